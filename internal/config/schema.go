@@ -1,0 +1,170 @@
+// Package config defines Rampart's configuration schema and loads it strictly:
+// unknown keys are errors, every problem is reported at once with its file, line
+// and key path, and secrets come from ${ENV} references that are never logged.
+//
+// The yaml tags below are the contract with users; docs/config.md documents them.
+// Defaults are applied by Load after decoding (see defaults.go).
+package config
+
+// Config is the whole configuration file.
+type Config struct {
+	// DataDir holds generated state such as the development CA.
+	DataDir   string               `yaml:"data_dir"`
+	Gateway   Gateway              `yaml:"gateway"`
+	Log       Log                  `yaml:"log"`
+	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	Routes    []Route              `yaml:"routes"`
+
+	// Source records where each key was found, for error messages that happen
+	// after loading (for example when a route is compiled).
+	Source *Source `yaml:"-"`
+}
+
+// Gateway configures the edge listener.
+type Gateway struct {
+	Listen string `yaml:"listen"`
+	TLS    TLS    `yaml:"tls"`
+	// Admin is the address of the admin listener (/healthz, /readyz, /metrics).
+	Admin string `yaml:"admin"`
+	// TrustedProxies are CIDRs or IPs whose X-Forwarded-* headers are believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Limits         Limits   `yaml:"limits"`
+	// RedirectHTTP, when set, is an address that redirects plain HTTP to HTTPS.
+	RedirectHTTP string `yaml:"redirect_http"`
+	HSTS         HSTS   `yaml:"hsts"`
+	// SecurityHeaders are set on every response; they override the defaults,
+	// and an empty value removes a default header.
+	SecurityHeaders map[string]string `yaml:"security_headers"`
+	// ShutdownTimeout bounds how long in-flight requests may drain on SIGTERM.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// TLS configures TLS termination at the edge.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+	// Disabled serves plaintext HTTP. Only for local benchmarks and for a
+	// gateway behind another TLS terminator; it is loudly warned about.
+	Disabled bool `yaml:"disabled"`
+}
+
+// HSTS configures the Strict-Transport-Security response header.
+type HSTS struct {
+	Enabled           bool     `yaml:"enabled"`
+	MaxAge            Duration `yaml:"max_age"`
+	IncludeSubdomains bool     `yaml:"include_subdomains"`
+	Preload           bool     `yaml:"preload"`
+}
+
+// Limits bound what a client may send and how slowly.
+type Limits struct {
+	MaxBody           Size     `yaml:"max_body"`
+	MaxHeader         Size     `yaml:"max_header"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading one whole request, body included.
+	ReadTimeout  Duration `yaml:"read_timeout"`
+	IdleTimeout  Duration `yaml:"idle_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// MaxConnections caps concurrently open client connections.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConcurrentStreams caps HTTP/2 streams per connection.
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
+}
+
+// Log configures Rampart's own logs.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Access is where the JSON access log goes: "stdout" (default), "stderr",
+	// "off", or a file path.
+	Access string `yaml:"access"`
+}
+
+// Upstream is a pool of targets that routes forward to.
+type Upstream struct {
+	// Targets are base URLs (http:// or https://) without path.
+	Targets []string `yaml:"targets"`
+	// Balance is round_robin (default) or least_requests.
+	Balance        string         `yaml:"balance"`
+	Health         Health         `yaml:"health"`
+	Passive        Passive        `yaml:"passive"`
+	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker"`
+	// Timeout bounds a whole proxied request including retries (until the
+	// response headers arrive; streaming bodies are not cut).
+	Timeout Duration `yaml:"timeout"`
+	// TryTimeout bounds one attempt until response headers arrive.
+	TryTimeout     Duration `yaml:"try_timeout"`
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// Retries is how many extra attempts an idempotent request may get.
+	Retries   int         `yaml:"retries"`
+	TLS       UpstreamTLS `yaml:"tls"`
+	KeepAlive KeepAlive   `yaml:"keepalive"`
+}
+
+// Health configures active health checks.
+type Health struct {
+	Path               string   `yaml:"path"`
+	Interval           Duration `yaml:"interval"`
+	Timeout            Duration `yaml:"timeout"`
+	HealthyThreshold   int      `yaml:"healthy_threshold"`
+	UnhealthyThreshold int      `yaml:"unhealthy_threshold"`
+}
+
+// Passive configures ejection of a target after consecutive failures.
+type Passive struct {
+	ConsecutiveFailures int      `yaml:"consecutive_failures"`
+	EjectFor            Duration `yaml:"eject_for"`
+}
+
+// CircuitBreaker fails fast when the whole pool is failing or saturated.
+type CircuitBreaker struct {
+	ConsecutiveFailures int      `yaml:"consecutive_failures"`
+	OpenFor             Duration `yaml:"open_for"`
+	// MaxRequests caps in-flight requests to the pool (0: no cap).
+	MaxRequests int `yaml:"max_requests"`
+}
+
+// UpstreamTLS configures TLS to https:// targets.
+type UpstreamTLS struct {
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
+}
+
+// KeepAlive tunes the connection pool to the upstream.
+type KeepAlive struct {
+	MaxIdlePerHost int      `yaml:"max_idle_per_host"`
+	IdleTimeout    Duration `yaml:"idle_timeout"`
+}
+
+// Route maps matching requests to an upstream under a policy.
+type Route struct {
+	Name     string `yaml:"name"`
+	Match    Match  `yaml:"match"`
+	Upstream string `yaml:"upstream"`
+	Auth     Auth   `yaml:"auth"`
+	// WebSocket allows Upgrade: websocket on this route.
+	WebSocket bool `yaml:"websocket"`
+}
+
+// Match selects requests by host, path template and methods.
+type Match struct {
+	// Host is an exact host name or "*.example.com"; empty matches any host.
+	Host string `yaml:"host"`
+	// Path is an exact path, a template with {param} segments, or a prefix
+	// ending in "/*".
+	Path    string   `yaml:"path"`
+	Methods []string `yaml:"methods"`
+	// AllowSemicolon lets paths on this route contain ';' (matrix parameters).
+	AllowSemicolon bool `yaml:"allow_semicolon"`
+}
+
+// Auth is a route's authentication requirement. Until authentication lands the
+// only accepted form is the scalar "none"; a route without auth is an error.
+type Auth struct {
+	// Set is true when the key was present in the file.
+	Set bool `yaml:"-"`
+	// None is true for `auth: none` (a public route).
+	None bool `yaml:"-"`
+}
