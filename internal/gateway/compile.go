@@ -1,0 +1,279 @@
+package gateway
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rampart-sec/rampart/internal/config"
+	"github.com/rampart-sec/rampart/internal/event"
+	"github.com/rampart-sec/rampart/internal/metrics"
+	"github.com/rampart-sec/rampart/internal/router"
+	"github.com/rampart-sec/rampart/internal/upstream"
+)
+
+// Deps are the long-lived services a compiled table reports to.
+type Deps struct {
+	Events  event.Emitter
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// Access receives one record per request; nil disables the access log.
+	Access *slog.Logger
+}
+
+// Table is one configuration compiled for serving: the router, each route's
+// chain and the upstream pools. It is immutable once built; a reload builds a
+// new Table and swaps it in atomically.
+type Table struct {
+	router   *router.Router
+	routes   []*route
+	pools    map[string]*upstream.Pool
+	unrouted *metrics.Route
+	trust    trust
+	tls      bool
+	maxBody  int64
+	maxHdr   int64
+	headers  []headerRule
+	hsts     string
+}
+
+// route is the compiled chain of one configured route.
+type route struct {
+	name      string
+	upstream  string
+	proxy     *httputil.ReverseProxy
+	metrics   *metrics.Route
+	websocket bool
+}
+
+// headerRule is a security response header. Default rules fill a header the
+// upstream did not set; configured rules always win; an empty value removes.
+type headerRule struct {
+	name, value string
+	override    bool
+}
+
+var defaultSecurityHeaders = []headerRule{
+	{name: "X-Content-Type-Options", value: "nosniff"},
+	{name: "X-Frame-Options", value: "DENY"},
+	{name: "Referrer-Policy", value: "no-referrer"},
+	{name: "Cross-Origin-Resource-Policy", value: "same-origin"},
+}
+
+// leakyResponseHeaders reveal upstream software versions; the gateway drops them.
+var leakyResponseHeaders = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version"}
+
+// Compile builds a Table from a validated configuration. Errors are
+// config.Errors located in the file. The pools are not started: call Start.
+func Compile(cfg *config.Config, deps Deps) (*Table, error) {
+	var errs config.Errors
+	src := cfg.Source
+	t := &Table{
+		pools:   make(map[string]*upstream.Pool, len(cfg.Upstreams)),
+		tls:     !cfg.Gateway.TLS.Disabled,
+		maxBody: int64(cfg.Gateway.Limits.MaxBody),
+		maxHdr:  int64(cfg.Gateway.Limits.MaxHeader),
+	}
+	tr, err := newTrust(cfg.Gateway.TrustedProxies)
+	if err != nil {
+		errs = append(errs, src.Errorf("gateway.trusted_proxies", "%v", err))
+	}
+	t.trust = tr
+	t.headers = securityHeaders(cfg.Gateway.SecurityHeaders)
+	if h := cfg.Gateway.HSTS; h.Enabled && t.tls {
+		v := "max-age=" + strconv.FormatInt(int64(h.MaxAge.Std().Seconds()), 10)
+		if h.IncludeSubdomains {
+			v += "; includeSubDomains"
+		}
+		if h.Preload {
+			v += "; preload"
+		}
+		t.hsts = v
+	}
+
+	names := make([]string, 0, len(cfg.Upstreams))
+	for name := range cfg.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	proxies := make(map[string]*httputil.ReverseProxy, len(names))
+	for _, name := range names {
+		u := cfg.Upstreams[name]
+		pool, err := newPool(name, u, deps)
+		if err != nil {
+			errs = append(errs, src.Errorf("upstreams."+name, "%v", err))
+			continue
+		}
+		t.pools[name] = pool
+		proxies[name] = t.newProxy(pool, deps)
+	}
+
+	specs := make([]router.Spec, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
+		specs[i] = router.Spec{
+			Host:           rc.Match.Host,
+			Path:           rc.Match.Path,
+			Methods:        rc.Match.Methods,
+			AllowSemicolon: rc.Match.AllowSemicolon,
+		}
+		t.routes = append(t.routes, &route{
+			name:      rc.Name,
+			upstream:  rc.Upstream,
+			proxy:     proxies[rc.Upstream],
+			metrics:   deps.Metrics.Route(rc.Name),
+			websocket: rc.WebSocket,
+		})
+		if proxies[rc.Upstream] == nil && cfg.Upstreams[rc.Upstream] != nil {
+			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].upstream", i), "upstream %q could not be built", rc.Upstream))
+		}
+	}
+	rt, err := router.New(specs)
+	if err != nil {
+		var se *router.SpecError
+		if errors.As(err, &se) {
+			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].%s", se.Index, se.Field), "%s", se.Msg))
+		} else {
+			errs = append(errs, src.Errorf("routes", "%v", err))
+		}
+	}
+	t.router = rt
+	t.unrouted = deps.Metrics.Route("")
+	if len(errs) > 0 {
+		t.Close()
+		return nil, errs
+	}
+	return t, nil
+}
+
+func securityHeaders(configured map[string]string) []headerRule {
+	var rules []headerRule
+	for _, d := range defaultSecurityHeaders {
+		if _, ok := lookupFold(configured, d.name); !ok {
+			rules = append(rules, d)
+		}
+	}
+	names := make([]string, 0, len(configured))
+	for k := range configured {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		rules = append(rules, headerRule{name: http.CanonicalHeaderKey(k), value: configured[k], override: true})
+	}
+	return rules
+}
+
+func lookupFold(m map[string]string, k string) (string, bool) {
+	for mk, v := range m {
+		if strings.EqualFold(mk, k) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func newPool(name string, u *config.Upstream, deps Deps) (*upstream.Pool, error) {
+	targets := make([]*url.URL, 0, len(u.Targets))
+	for _, s := range u.Targets {
+		t, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("target %q: %w", s, err)
+		}
+		targets = append(targets, t)
+	}
+	var roots *x509.CertPool
+	if u.TLS.CAFile != "" {
+		pem, err := os.ReadFile(u.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read tls.ca_file: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s holds no PEM certificate", u.TLS.CAFile)
+		}
+	}
+	return upstream.New(upstream.Options{
+		Name:    name,
+		Targets: targets,
+		Balance: u.Balance,
+		Health: upstream.HealthOptions{
+			Path:               u.Health.Path,
+			Interval:           u.Health.Interval.Std(),
+			Timeout:            u.Health.Timeout.Std(),
+			HealthyThreshold:   u.Health.HealthyThreshold,
+			UnhealthyThreshold: u.Health.UnhealthyThreshold,
+		},
+		Passive: upstream.PassiveOptions{
+			ConsecutiveFailures: u.Passive.ConsecutiveFailures,
+			EjectFor:            u.Passive.EjectFor.Std(),
+		},
+		Breaker: upstream.BreakerOptions{
+			ConsecutiveFailures: u.CircuitBreaker.ConsecutiveFailures,
+			OpenFor:             u.CircuitBreaker.OpenFor.Std(),
+			MaxRequests:         u.CircuitBreaker.MaxRequests,
+		},
+		Timeout:         u.Timeout.Std(),
+		TryTimeout:      u.TryTimeout.Std(),
+		ConnectTimeout:  u.ConnectTimeout.Std(),
+		Retries:         u.Retries,
+		RootCAs:         roots,
+		ServerName:      u.TLS.ServerName,
+		MaxIdlePerHost:  u.KeepAlive.MaxIdlePerHost,
+		IdleConnTimeout: u.KeepAlive.IdleTimeout.Std(),
+		OnHealthChange: func(target string, healthy bool) {
+			deps.Metrics.TargetHealth(name, target, healthy)
+			sev, reason := event.Medium, "target_unhealthy"
+			if healthy {
+				sev, reason = event.Info, "target_healthy"
+			}
+			deps.Events.Emit(event.Event{Type: event.UpstreamHealth, Severity: sev, Reason: reason,
+				Detail: "upstream " + name + " target " + target})
+		},
+	})
+}
+
+// bufferPool recycles the proxy's copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32*1024)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+var _ httputil.BufferPool = (*bufferPool)(nil)
+
+// Pools returns the table's upstream pools by name.
+func (t *Table) Pools() map[string]*upstream.Pool { return t.pools }
+
+// Close stops the table's pools' health checks and idle connections.
+// In-flight requests keep working.
+func (t *Table) Close() {
+	for _, p := range t.pools {
+		p.Close()
+	}
+}
+
+// Check compiles cfg the way the gateway would, without starting anything, and
+// returns the located problems (for `rampart validate`).
+func Check(cfg *config.Config) error {
+	m := metrics.New(nil)
+	t, err := Compile(cfg, Deps{Events: event.NewBus(1), Metrics: m, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	t.Close()
+	return nil
+}
