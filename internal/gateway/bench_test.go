@@ -14,6 +14,7 @@ import (
 
 	"github.com/rampart-sec/rampart/internal/config"
 	"github.com/rampart-sec/rampart/internal/event"
+	"github.com/rampart-sec/rampart/internal/logging"
 	"github.com/rampart-sec/rampart/internal/metrics"
 )
 
@@ -54,7 +55,7 @@ routes:
 	}
 	bus := event.NewBus(1024)
 	deps := Deps{Events: bus, Metrics: metrics.New(nil), Log: slog.New(slog.DiscardHandler),
-		Access: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		Access: logging.NewAccessLog(io.Discard, nil)}
 	tbl, err := Compile(cfg, deps)
 	if err != nil {
 		b.Fatal(err)
@@ -66,7 +67,8 @@ routes:
 func runHandlerBench(b *testing.B, h http.Handler) {
 	b.ReportAllocs()
 	for b.Loop() {
-		r := httptest.NewRequest(http.MethodGet, "http://gw.local/api/v1/orders/42?page=2", nil)
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/orders/42?page=2", nil) // origin-form, as a server receives it
+		r.Host = "gw.local"
 		r.RemoteAddr = "203.0.113.7:40000"
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rampart-sec/rampart/internal/config"
 	"github.com/rampart-sec/rampart/internal/event"
+	"github.com/rampart-sec/rampart/internal/logging"
 	"github.com/rampart-sec/rampart/internal/metrics"
 	"github.com/rampart-sec/rampart/internal/router"
 	"github.com/rampart-sec/rampart/internal/upstream"
@@ -27,7 +28,7 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 	// Access receives one record per request; nil disables the access log.
-	Access *slog.Logger
+	Access *logging.AccessLog
 }
 
 // Table is one configuration compiled for serving: the router, each route's

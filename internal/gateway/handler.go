@@ -82,21 +82,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := time.Since(start)
 	m.Observe(r.Method, status, d)
 	if h.deps.Access != nil {
-		h.deps.Access.LogAttrs(context.Background(), slog.LevelInfo, "access",
-			slog.String("request_id", st.fwd.requestID),
-			slog.String("client_ip", st.fwd.clientIP.String()),
-			slog.String("method", r.Method),
-			slog.String("host", r.Host),
-			slog.String("path", pathForLog(st.canon, r)),
-			slog.String("query", logging.SanitizeQuery(r.URL.RawQuery)),
-			slog.String("proto", r.Proto),
-			slog.Int("status", status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-			slog.String("route", routeName),
-			slog.String("error", code),
-			slog.String("user_agent", r.UserAgent()),
-		)
+		h.deps.Access.Log(&logging.AccessRecord{
+			Time:      start,
+			RequestID: st.fwd.requestID,
+			ClientIP:  st.fwd.clientIP.String(),
+			Method:    r.Method,
+			Host:      r.Host,
+			Path:      pathForLog(st.canon, r),
+			Query:     logging.SanitizeQuery(r.URL.RawQuery),
+			Proto:     r.Proto,
+			Status:    status,
+			Bytes:     rec.bytes,
+			Duration:  d,
+			Route:     routeName,
+			Error:     code,
+			UserAgent: r.UserAgent(),
+		})
 	}
 }
 

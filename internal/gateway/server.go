@@ -75,7 +75,7 @@ func Run(ctx context.Context, o Options) error {
 	defer closeAccess()
 	deps := Deps{Events: bus, Metrics: m, Log: logger}
 	if accessW != nil {
-		deps.Access = logging.New(accessW, logging.Options{})
+		deps.Access = logging.NewAccessLog(accessW, nil)
 	}
 
 	table, err := Compile(cfg, deps)
