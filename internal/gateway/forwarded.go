@@ -51,6 +51,7 @@ func peerAddr(remote string) netip.Addr {
 // forwarded is what the gateway tells the upstream about the client.
 type forwarded struct {
 	clientIP  netip.Addr
+	client    string // clientIP.String(), computed once
 	xff       string // X-Forwarded-For to send upstream
 	proto     string // X-Forwarded-Proto
 	host      string // X-Forwarded-Host
@@ -76,6 +77,7 @@ func (t trust) resolve(r *http.Request, tlsOn bool) forwarded {
 			r.Header.Get("Forwarded") != "" || r.Header.Get("X-Real-Ip") != "" {
 			f.spoofed = true
 		}
+		f.client = peerStr
 		f.requestID = newRequestID()
 		return f
 	}
@@ -117,6 +119,7 @@ func (t trust) resolve(r *http.Request, tlsOn bool) forwarded {
 	if h := r.Header.Get("X-Forwarded-Host"); h != "" && validHost(h) {
 		f.host = h
 	}
+	f.client = f.clientIP.String()
 	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
 		f.requestID = id
 	} else {

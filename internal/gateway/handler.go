@@ -58,6 +58,8 @@ type state struct {
 	// transport reads the body on its own goroutine, hence atomics.
 	bodyTooLarge atomic.Bool
 	bodyBroken   atomic.Bool
+	// rec shares the state's allocation.
+	rec recorder
 }
 
 type stateKey struct{}
@@ -65,8 +67,9 @@ type stateKey struct{}
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := h.table.Load()
-	rec := &recorder{ResponseWriter: w}
 	st := &state{fwd: t.trust.resolve(r, t.tls)}
+	rec := &st.rec
+	rec.ResponseWriter = w
 	rec.Header().Set("X-Request-Id", st.fwd.requestID)
 	code := h.serve(t, rec, r, st)
 	status := rec.status
@@ -85,7 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.deps.Access.Log(&logging.AccessRecord{
 			Time:      start,
 			RequestID: st.fwd.requestID,
-			ClientIP:  st.fwd.clientIP.String(),
+			ClientIP:  st.fwd.client,
 			Method:    r.Method,
 			Host:      r.Host,
 			Path:      pathForLog(st.canon, r),
@@ -122,7 +125,7 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 		if st.route != nil {
 			rn = st.route.name
 		}
-		h.deps.Events.Emit(event.Event{Type: typ, Severity: sev, Route: rn, ClientIP: st.fwd.clientIP.String(),
+		h.deps.Events.Emit(event.Event{Type: typ, Severity: sev, Route: rn, ClientIP: st.fwd.client,
 			RequestID: st.fwd.requestID, Reason: reason, Detail: detail})
 	}
 	refuse := func(status int, code string, typ event.Type, sev event.Severity, reason, detail string, closeConn bool) string {
@@ -332,7 +335,7 @@ func (t *Table) newProxy(pool *upstream.Pool, deps Deps) *httputil.ReverseProxy 
 				// The client sent a body net/http could not decode (bad
 				// chunking, truncated): the client's fault, not the upstream's.
 				deps.Events.Emit(event.Event{Type: event.BadRequest, Severity: event.Medium, Route: st.route.name,
-					ClientIP: st.fwd.clientIP.String(), RequestID: rid, Reason: "malformed_body"})
+					ClientIP: st.fwd.client, RequestID: rid, Reason: "malformed_body"})
 				deps.Log.Info("request body could not be read", "request_id", rid, "route", st.route.name, "error", err.Error())
 				t.applySecurityHeaders(w.Header())
 				reject(w, http.StatusBadRequest, "bad_request", rid, true)
@@ -351,7 +354,7 @@ func (t *Table) newProxy(pool *upstream.Pool, deps Deps) *httputil.ReverseProxy 
 			}
 			if status != http.StatusRequestEntityTooLarge && st != nil && st.route != nil {
 				deps.Events.Emit(event.Event{Type: event.UpstreamFailure, Severity: event.Low, Route: st.route.name,
-					ClientIP: st.fwd.clientIP.String(), RequestID: rid, Reason: reason})
+					ClientIP: st.fwd.client, RequestID: rid, Reason: reason})
 				deps.Log.Warn("upstream request failed", "request_id", rid, "route", st.route.name,
 					"upstream", st.route.upstream, "reason", reason, "error", err.Error())
 			}
