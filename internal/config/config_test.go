@@ -30,7 +30,11 @@ func mustParse(t *testing.T, src string) *Config {
 	return cfg
 }
 
+// fullSecret is the HS256 secret testdata/full.yaml reads from ${LEGACY_ISSUER_HMAC_SECRET}.
+const fullSecret = "0123456789abcdef0123456789abcdef"
+
 func TestLoadFull(t *testing.T) {
+	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +74,7 @@ func TestLoadFull(t *testing.T) {
 }
 
 func TestSourceLines(t *testing.T) {
+	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +125,7 @@ func TestSourceLines(t *testing.T) {
 // TestFullUsesEveryKey keeps testdata/full.yaml a complete example: every key
 // of the schema must appear in it.
 func TestFullUsesEveryKey(t *testing.T) {
+	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +204,7 @@ func TestDefaultsTable(t *testing.T) {
 		}
 		seen[dv.Key] = true
 		found := 0
-		cfg := &Config{Upstreams: map[string]*Upstream{"x": {}}}
+		cfg := &Config{Upstreams: map[string]*Upstream{"x": {}}, Issuers: []Issuer{{}}}
 		each(reflect.ValueOf(cfg).Elem(), strings.Split(dv.Key, "."), "", func(parent, field reflect.Value, _ string) {
 			found++
 			if err := setScalar(field, dv.Value); err != nil {

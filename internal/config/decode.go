@@ -406,23 +406,20 @@ func (d *decoder) size(n *yaml.Node, v reflect.Value, path string, line int) {
 	v.SetInt(int64(sz))
 }
 
-// notYet is the message for authentication blocks, which a later release
-// implements; accepting and ignoring them would leave routes open.
-const notYet = `authentication methods (issuers, mtls, api_keys) are not available yet; use "auth: none" for a public route`
-
 func (d *decoder) auth(n *yaml.Node, v reflect.Value, path string, line int) {
 	a := Auth{Set: true}
 	switch {
 	case n.Kind == yaml.MappingNode:
-		d.fail(line, path, "%s", notYet)
+		a.Rule = &AuthRule{}
+		d.structure(n, reflect.ValueOf(a.Rule).Elem(), path, line)
 	case isNull(n):
-		d.fail(line, path, `expected "none", got nothing`)
+		d.fail(line, path, `expected "none" or a mapping (issuers, scopes, roles), got nothing`)
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == "none":
 		a.None = true
 	case n.Kind == yaml.ScalarNode:
-		d.fail(line, path, `expected "none", got %q (%s)`, n.Value, notYet)
+		d.fail(line, path, `expected "none" or a mapping (issuers, scopes, roles), got %q`, n.Value)
 	default:
-		d.fail(line, path, `expected "none", got %s`, describe(n))
+		d.fail(line, path, `expected "none" or a mapping (issuers, scopes, roles), got %s`, describe(n))
 	}
 	v.Set(reflect.ValueOf(a))
 }

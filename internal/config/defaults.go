@@ -10,7 +10,7 @@ import (
 
 // A defaultValue is the value a key takes when the file does not set it.
 type defaultValue struct {
-	// Key is the key path; "*" stands for every upstream name.
+	// Key is the key path; "*" stands for every upstream name or list item.
 	Key string
 	// Value is written as it would be in the file.
 	Value string
@@ -39,6 +39,11 @@ func defaults() []defaultValue {
 		{Key: "gateway.hsts.max_age", Value: "31536000s", When: "enabled"},
 		{Key: "log.level", Value: "info"},
 		{Key: "log.access", Value: "stdout"},
+		{Key: "issuers.*.leeway", Value: "30s"},
+		{Key: "issuers.*.roles_claim", Value: "roles"},
+		{Key: "issuers.*.refresh_interval", Value: "5m"},
+		{Key: "issuers.*.min_refetch_interval", Value: "30s"},
+		{Key: "issuers.*.max_token_size", Value: "8KiB"},
 		{Key: "upstreams.*.balance", Value: "round_robin"},
 		{Key: "upstreams.*.timeout", Value: "30s"},
 		// try_timeout is further capped at timeout (see applyDefaults).
@@ -110,6 +115,12 @@ func each(v reflect.Value, segs []string, path string, fn func(parent, field ref
 		for _, k := range keys {
 			if seg == "*" || seg == k.String() {
 				each(v.MapIndex(k), segs[1:], joinKey(path, k.String()), fn)
+			}
+		}
+	case reflect.Slice:
+		if seg == "*" {
+			for i := 0; i < v.Len(); i++ {
+				each(v.Index(i), segs[1:], fmt.Sprintf("%s[%d]", path, i), fn)
 			}
 		}
 	case reflect.Struct:

@@ -27,6 +27,8 @@ func schemaKeys() []string {
 			keys = append(keys, key)
 			ft := f.Type
 			switch {
+			case ft == reflect.TypeFor[Auth]():
+				walk(reflect.TypeFor[AuthRule](), key) // "none" or the mapping form
 			case isLeaf(ft):
 			case ft.Kind() == reflect.Struct:
 				walk(ft, key)
@@ -75,6 +77,8 @@ func leafKeys() map[string]bool {
 			delete(leaves, p+"[]")
 		}
 	}
+	// auth is a value ("none") as well as a mapping.
+	leaves["routes[].auth"] = true
 	return leaves
 }
 
@@ -82,6 +86,7 @@ func leafKeys() map[string]bool {
 func docKey(p string) string {
 	for _, r := range []struct{ re, repl string }{
 		{`^routes\[\d+\]`, `routes[]`},
+		{`^issuers\[\d+\]`, `issuers[]`},
 		{`^upstreams(\.[A-Za-z0-9_-]+|\["(?:[^"\\]|\\.)*"\])`, `upstreams.<name>`},
 		{`^gateway\.security_headers(\..*|\[.*)$`, `gateway.security_headers`},
 		{`\[\d+\]$`, ``},
@@ -152,7 +157,7 @@ func TestDocsCoverSchema(t *testing.T) {
 func TestDocsDefaults(t *testing.T) {
 	rows := docRows(t, readDoc(t))
 	for _, dv := range defaults() {
-		key := strings.ReplaceAll(dv.Key, "*", "<name>")
+		key := strings.ReplaceAll(strings.Replace(dv.Key, "issuers.*", "issuers[]", 1), "*", "<name>")
 		cells, ok := rows[key]
 		if !ok || len(cells) < 3 {
 			t.Errorf("no row for %s", key)

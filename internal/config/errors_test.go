@@ -27,8 +27,8 @@ func TestBrokenConfigs(t *testing.T) {
 			"gateway:\n  limits: {maxBody: 1MiB}\n" + minimal,
 			`t.yaml:2: gateway.limits.maxBody: unknown key (did you mean "max_body"?)`},
 		{"unknown key lists what is allowed",
-			okUpstream + "\nroutes: [{name: r, match: {path: /r}, upstream: u, auth: none, allow: 'true'}]\n",
-			`t.yaml:2: routes[0].allow: unknown key (allowed here: auth, match, name, upstream, websocket)`},
+			okUpstream + "\nroutes: [{name: r, match: {path: /r}, upstream: u, auth: none, alow: 'true'}]\n",
+			`t.yaml:2: routes[0].alow: unknown key (did you mean "allow"?)`},
 		{"mapping where a list belongs",
 			okUpstream + "\nroutes: {name: r}\n",
 			`t.yaml:2: routes: expected a list, got a mapping`},
@@ -40,7 +40,7 @@ func TestBrokenConfigs(t *testing.T) {
 			`t.yaml:3: log.level: duplicate key (first set at line 2)`},
 		{"alias",
 			"log: &l {level: info}\nx: *l\n" + minimal,
-			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: data_dir, gateway, log, routes, upstreams)"},
+			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: data_dir, gateway, issuers, log, routes, upstreams)"},
 		{"second document",
 			minimal + "---\nlog: {level: info}\n",
 			`t.yaml:3: multiple YAML documents are not allowed (remove the second "---")`},
@@ -78,15 +78,30 @@ func TestBrokenConfigs(t *testing.T) {
 		{"unterminated reference",
 			"gateway: {listen: \"${PORT\"}\n" + minimal,
 			`t.yaml:1: gateway.listen: unterminated "${" (write "$${" for a literal "${")`},
-		{"authentication block not available yet",
-			okUpstream + "\nroutes: [{name: r, match: {path: /r}, upstream: u, auth: {issuers: [rampart]}}]\n",
-			`t.yaml:2: routes[0].auth: authentication methods (issuers, mtls, api_keys) are not available yet; use "auth: none" for a public route`},
+		{"route naming an undefined issuer",
+			okUpstream + "\nissuers: [{name: rampart, issuer: https://id.example, jwks_uri: https://id.example/jwks, audiences: [api], algorithms: [EdDSA]}]" +
+				"\nroutes: [{name: r, match: {path: /r}, upstream: u, auth: {issuers: [rampat], scopes: [a b]}}]\n",
+			`t.yaml:3: routes[0].auth.issuers[0]: "rampat" is not defined in issuers (did you mean "rampart"?)` + "\n" +
+				`t.yaml:3: routes[0].auth.scopes[0]: must be a non-empty scope token (no spaces, quotes or backslashes)`},
+		{"methods not available yet are refused, not ignored",
+			okUpstream + "\nroutes: [{name: r, match: {path: /r}, upstream: u, auth: {mtls: true, api_keys: true}}]\n",
+			`t.yaml:2: routes[0].auth.mtls: client certificates at the edge are not available yet` + "\n" +
+				`t.yaml:2: routes[0].auth.api_keys: API keys are not available yet` + "\n" +
+				`t.yaml:2: routes[0].auth.issuers: at least one issuer is required (a protected route must say whose tokens it accepts)`},
+		{"issuer problems",
+			okUpstream + "\nissuers:\n  - name: idp\n    issuer: https://id.example\n    jwks_uri: http://id.example/jwks\n    algorithms: [none, RS256, HS256]\n    roles_claim: 'a..b'\n    leeway: 1h\n" + okRoute + "\n",
+			`t.yaml:3: issuers[0].audiences: at least one audience is required: tokens minted for another service must not be accepted here` + "\n" +
+				`t.yaml:5: issuers[0].jwks_uri: "http://id.example/jwks" must use https (keys fetched over plain HTTP can be replaced in transit); http is allowed only to a loopback address` + "\n" +
+				`t.yaml:6: issuers[0].algorithms[0]: "none" is not a supported algorithm (EdDSA, ES256, ES384, RS256, PS256, HS256)` + "\n" +
+				`t.yaml:6: issuers[0].algorithms: HS256 cannot be combined with public-key algorithms in one issuer` + "\n" +
+				`t.yaml:7: issuers[0].roles_claim: "a..b" is not a claim path (names joined by '.', as in "realm_access.roles")` + "\n" +
+				`t.yaml:8: issuers[0].leeway: must be between 0s and 5m`},
 		{"route without auth fails closed",
 			okUpstream + "\nroutes:\n  - name: r\n    match: {path: /r}\n    upstream: u\n",
 			`t.yaml:3: routes[0].auth: auth is required (fail closed); use "auth: none" for a public route`},
 		{"auth with another word",
 			okUpstream + "\nroutes: [{name: r, match: {path: /r}, upstream: u, auth: public}]\n",
-			`t.yaml:2: routes[0].auth: expected "none", got "public" (authentication methods (issuers, mtls, api_keys) are not available yet; use "auth: none" for a public route)`},
+			`t.yaml:2: routes[0].auth: expected "none" or a mapping (issuers, scopes, roles), got "public"`},
 		{"listen without a port",
 			"gateway: {listen: \"0.0.0.0\"}\n" + minimal,
 			`t.yaml:1: gateway.listen: "0.0.0.0" is not host:port (as in ":8443" or "127.0.0.1:8443")`},

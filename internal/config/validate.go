@@ -58,7 +58,8 @@ func validate(cfg *Config, v *validator) {
 	v.gateway(&cfg.Gateway)
 	v.log(&cfg.Log)
 	v.upstreams(cfg.Upstreams)
-	v.routes(cfg.Routes, cfg.Upstreams)
+	issuers := v.issuers(cfg.Issuers)
+	v.routes(cfg.Routes, cfg.Upstreams, issuers)
 }
 
 func (v *validator) gateway(g *Gateway) {
@@ -509,7 +510,8 @@ func validHostname(s string) bool {
 	return true
 }
 
-func (v *validator) routes(routes []Route, ups map[string]*Upstream) {
+func (v *validator) routes(routes []Route, ups map[string]*Upstream, issuers map[string]int) {
+	issuerNames := sortedKeys(issuers)
 	if len(routes) == 0 {
 		v.errorf("routes", "at least one route is required")
 		return
@@ -553,9 +555,7 @@ func (v *validator) routes(routes []Route, ups map[string]*Upstream) {
 			v.errorf(p+".upstream", "%s", msg)
 		}
 
-		if !r.Auth.Set {
-			v.errorf(p+".auth", `auth is required (fail closed); use "auth: none" for a public route`)
-		}
+		v.routeAuth(p, r, issuers, issuerNames)
 	}
 }
 

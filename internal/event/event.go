@@ -28,6 +28,9 @@ const (
 	UpstreamHealth   Type = "upstream_health"    // a target changed health
 	ConfigReload     Type = "config_reload"      // config reloaded or a reload refused
 	TLSReload        Type = "tls_reload"         // certificate reloaded or a reload refused
+	AuthnFailed      Type = "authn_failed"       // missing, malformed, forged, expired or unknown credential (401)
+	AuthzDenied      Type = "authz_denied"       // verified identity lacks a scope or role, or the allow policy said no (403)
+	KeySetFailure    Type = "keyset_failure"     // an issuer's JWKS could not be fetched or parsed; the last good set is kept
 )
 
 // Severity orders events for alerting.

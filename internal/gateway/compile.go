@@ -133,6 +133,14 @@ func Compile(cfg *config.Config, deps Deps) (*Table, error) {
 			metrics:   deps.Metrics.Route(rc.Name),
 			websocket: rc.WebSocket,
 		})
+		// Fail closed until the authentication chain is wired into this
+		// package: a protected route must never be served unprotected.
+		if rc.Auth.Rule != nil {
+			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].auth", i), "this build cannot enforce authentication yet; use \"auth: none\" for a public route"))
+		}
+		if rc.Allow != "" {
+			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].allow", i), "this build cannot evaluate allow policies yet"))
+		}
 		if proxies[rc.Upstream] == nil && cfg.Upstreams[rc.Upstream] != nil {
 			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].upstream", i), "upstream %q could not be built", rc.Upstream))
 		}

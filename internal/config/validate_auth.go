@@ -1,0 +1,225 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// supportedAlgorithms are the JWS algorithms an issuer may allow. Nothing
+// else is ever accepted: no "none", no RSA PKCS#1 v1.5 beyond RS256, no
+// HS384/512 (one symmetric option is enough and it is discouraged).
+var supportedAlgorithms = []string{"EdDSA", "ES256", "ES384", "RS256", "PS256", "HS256"}
+
+// minHMACSecret is the shortest HS256 secret accepted: 256 bits.
+const minHMACSecret = 32
+
+func (v *validator) issuers(iss []Issuer) map[string]int {
+	names := make(map[string]int, len(iss))
+	for i := range iss {
+		is := &iss[i]
+		p := fmt.Sprintf("issuers[%d]", i)
+		switch {
+		case is.Name == "":
+			v.errorf(p+".name", "is required")
+		case !upstreamName(is.Name):
+			v.errorf(p+".name", "%s is not a valid issuer name (1 to 63 letters, digits, '_' and '-')", v.q(p+".name", is.Name))
+		default:
+			if first, dup := names[is.Name]; dup {
+				v.errorf(p+".name", "duplicate issuer name (also issuers[%d])", first)
+			} else {
+				names[is.Name] = i
+			}
+		}
+
+		if is.Issuer == "" {
+			v.errorf(p+".issuer", `is required: the exact "iss" value of the issuer's tokens`)
+		} else if hasControl(is.Issuer) {
+			v.errorf(p+".issuer", "must not contain control characters")
+		}
+
+		symmetric := len(is.Algorithms) == 1 && is.Algorithms[0] == "HS256"
+		switch {
+		case symmetric && (is.JWKSURI != "" || is.JWKSFile != ""):
+			v.errorf(p+".algorithms", "an HS256 issuer verifies with hmac_secret only; remove jwks_uri and jwks_file (a key set must never be used as an HMAC secret)")
+		case symmetric:
+		case is.JWKSURI == "" && is.JWKSFile == "":
+			v.errorf(p, "one of jwks_uri and jwks_file is required")
+		case is.JWKSURI != "" && is.JWKSFile != "":
+			v.errorf(p+".jwks_file", "set jwks_uri or jwks_file, not both")
+		case is.JWKSURI != "":
+			v.jwksURI(p+".jwks_uri", is.JWKSURI)
+		default:
+			v.readable(p+".jwks_file", is.JWKSFile)
+		}
+		if is.CAFile != "" {
+			if is.JWKSURI == "" || !strings.HasPrefix(is.JWKSURI, "https://") {
+				v.errorf(p+".ca_file", "only applies to an https jwks_uri")
+			} else {
+				v.readable(p+".ca_file", is.CAFile)
+			}
+		}
+
+		if len(is.Audiences) == 0 {
+			v.errorf(p+".audiences", `at least one audience is required: tokens minted for another service must not be accepted here`)
+		}
+		for j, a := range is.Audiences {
+			if a == "" || hasControl(a) {
+				v.errorf(fmt.Sprintf("%s.audiences[%d]", p, j), "must be a non-empty string without control characters")
+			}
+		}
+		v.algorithms(p, is)
+
+		if is.RolesClaim != "" && !claimPath(is.RolesClaim) {
+			v.errorf(p+".roles_claim", "%s is not a claim path (names joined by '.', as in \"realm_access.roles\")", v.q(p+".roles_claim", is.RolesClaim))
+		}
+		if is.ScopesClaim != "" && !claimPath(is.ScopesClaim) {
+			v.errorf(p+".scopes_claim", "%s is not a claim path (names joined by '.', as in \"scp\")", v.q(p+".scopes_claim", is.ScopesClaim))
+		}
+		if is.TokenType != "" && is.TokenType != "at+jwt" {
+			v.errorf(p+".token_type", `%s: the only supported value is "at+jwt" (RFC 9068)`, v.q(p+".token_type", is.TokenType))
+		}
+		if is.Leeway < 0 || is.Leeway.Std() > 5*60e9 {
+			v.errorf(p+".leeway", "must be between 0s and 5m")
+		}
+		if is.RefreshInterval.Std() < 60e9 {
+			v.errorf(p+".refresh_interval", "must be at least 1m")
+		}
+		if is.MinRefetchInterval.Std() < 1e9 {
+			v.errorf(p+".min_refetch_interval", "must be at least 1s (it bounds how often forged key ids can make us call the issuer)")
+		}
+		if is.MaxTokenSize < 512 || is.MaxTokenSize > 64<<10 {
+			v.errorf(p+".max_token_size", "must be between 512B and 64KiB")
+		}
+	}
+	return names
+}
+
+func (v *validator) algorithms(p string, is *Issuer) {
+	if len(is.Algorithms) == 0 {
+		v.errorf(p+".algorithms", "at least one algorithm is required (%s)", strings.Join(supportedAlgorithms, ", "))
+	}
+	hs, asym := false, false
+	seen := map[string]bool{}
+	for j, a := range is.Algorithms {
+		ap := fmt.Sprintf("%s.algorithms[%d]", p, j)
+		switch {
+		case !contains(supportedAlgorithms, a):
+			msg := fmt.Sprintf("%s is not a supported algorithm (%s)", v.q(ap, a), strings.Join(supportedAlgorithms, ", "))
+			if s := suggest(a, supportedAlgorithms); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			v.errorf(ap, "%s", msg)
+		case seen[a]:
+			v.errorf(ap, "duplicate algorithm")
+		case a == "HS256":
+			hs = true
+		default:
+			asym = true
+		}
+		seen[a] = true
+	}
+	switch {
+	case hs && asym:
+		// One issuer mixing a shared secret with public keys is how algorithm
+		// confusion attacks start; use two issuers if both are really needed.
+		v.errorf(p+".algorithms", "HS256 cannot be combined with public-key algorithms in one issuer")
+	case hs && is.HMACSecret == "":
+		v.errorf(p+".hmac_secret", "is required with HS256 (write it as ${NAME} so it stays out of the file)")
+	case hs && len(is.HMACSecret) < minHMACSecret:
+		v.errorf(p+".hmac_secret", "is too short: HS256 needs at least %d bytes", minHMACSecret)
+	case !hs && is.HMACSecret != "":
+		v.errorf(p+".hmac_secret", "only applies with algorithms: [HS256]")
+	}
+}
+
+// jwksURI: https, or http only to a loopback address (a local issuer or a test).
+func (v *validator) jwksURI(path, s string) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		v.errorf(path, "%s is not an http(s) URL", v.q(path, s))
+		return
+	}
+	if u.User != nil {
+		v.errorf(path, "must not contain user info (credentials in URLs end up in logs)")
+		return
+	}
+	if u.Scheme == "http" {
+		ip := net.ParseIP(u.Hostname())
+		if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			v.errorf(path, "%s must use https (keys fetched over plain HTTP can be replaced in transit); http is allowed only to a loopback address", v.q(path, s))
+		}
+	}
+}
+
+// claimPath: names joined by '.', each letters, digits, '_', '-', ':' or '/'
+// (URL-like claim names such as "https://example.com/roles" are not paths).
+func claimPath(s string) bool {
+	for _, part := range strings.Split(s, ".") {
+		if part == "" {
+			return false
+		}
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == ':') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// routeAuth checks a route's auth and allow against the defined issuers.
+func (v *validator) routeAuth(p string, r *Route, issuers map[string]int, issuerNames []string) {
+	if !r.Auth.Set {
+		v.errorf(p+".auth", `auth is required (fail closed); use "auth: none" for a public route`)
+		return
+	}
+	if r.Allow != "" && hasControl(strings.NewReplacer("\n", "", "\t", "").Replace(r.Allow)) {
+		v.errorf(p+".allow", "must not contain control characters")
+	}
+	rule := r.Auth.Rule
+	if rule == nil {
+		return
+	}
+	ap := p + ".auth"
+	if rule.MTLS {
+		v.errorf(ap+".mtls", "client certificates at the edge are not available yet")
+	}
+	if rule.APIKeys {
+		v.errorf(ap+".api_keys", "API keys are not available yet")
+	}
+	if len(rule.Issuers) == 0 {
+		v.errorf(ap+".issuers", "at least one issuer is required (a protected route must say whose tokens it accepts)")
+	}
+	for j, name := range rule.Issuers {
+		ip := fmt.Sprintf("%s.issuers[%d]", ap, j)
+		if _, ok := issuers[name]; !ok {
+			msg := fmt.Sprintf("%s is not defined in issuers", v.q(ip, name))
+			if s := suggest(name, issuerNames); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			v.errorf(ip, "%s", msg)
+		}
+	}
+	for j, s := range rule.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\"\\") || hasControl(s) {
+			v.errorf(fmt.Sprintf("%s.scopes[%d]", ap, j), "must be a non-empty scope token (no spaces, quotes or backslashes)")
+		}
+	}
+	for j, s := range rule.Roles {
+		if s == "" || hasControl(s) {
+			v.errorf(fmt.Sprintf("%s.roles[%d]", ap, j), "must be a non-empty string without control characters")
+		}
+	}
+}
