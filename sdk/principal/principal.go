@@ -2,6 +2,37 @@
 // request: who (Subject, Kind, Issuer), what they may do (Roles, Scopes) and
 // how it was proven (Method). Services behind the gateway receive it in a
 // short-lived signed internal token and use this package to verify it.
+//
+// The gateway sends the token in the X-Rampart-Identity header
+// (IdentityHeader): a compact JWS signed with the gateway's Ed25519 key
+// (alg EdDSA, typ rampart-id+jwt), whose audience is the name of the
+// upstream the request is proxied to. A Verifier checks it against the
+// gateway's public key set, served on the gateway's admin listener:
+//
+//	v, err := principal.NewVerifier(principal.VerifierOptions{
+//		Audience: "accounts", // this service's upstream name in the gateway config
+//		JWKSURL:  "http://127.0.0.1:9901/identity/jwks.json",
+//		OnReject: func(r *http.Request, err error) {
+//			slog.Warn("identity token refused", "path", r.URL.Path, "error", err)
+//		},
+//	})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux := http.NewServeMux()
+//	mux.HandleFunc("GET /accounts/{id}", func(w http.ResponseWriter, r *http.Request) {
+//		p := principal.FromContext(r.Context()) // never nil behind the middleware
+//		if p.Subject != r.PathValue("id") && !p.HasRole("admin") {
+//			http.Error(w, "forbidden", http.StatusForbidden)
+//			return
+//		}
+//		// ...
+//	})
+//	log.Fatal(http.ListenAndServe(addr, v.Middleware(mux)))
+//
+// Requests without a valid token never reach the handlers: the middleware
+// answers 401 (503 while the gateway's keys cannot be fetched). Services that read the token elsewhere (a queue, a gRPC
+// interceptor) call Verifier.Verify directly.
 package principal
 
 import (
