@@ -14,8 +14,10 @@ import (
 // for the response body.
 type ReadyFunc func() (ready bool, details any)
 
-// Handler returns the admin mux: /healthz, /readyz and /metrics.
-func Handler(reg *prometheus.Registry, ready ReadyFunc) http.Handler {
+// Handler returns the admin mux: /healthz, /readyz and /metrics, and, when
+// identityJWKS is not nil, /identity/jwks.json: the public keys services use
+// to verify the gateway's identity tokens (sdk/principal).
+func Handler(reg *prometheus.Registry, ready ReadyFunc, identityJWKS []byte) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -29,6 +31,13 @@ func Handler(reg *prometheus.Registry, ready ReadyFunc) http.Handler {
 		writeJSON(w, status, map[string]any{"status": word, "details": details})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if identityJWKS != nil {
+		mux.HandleFunc("GET /identity/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/jwk-set+json")
+			w.Header().Set("Cache-Control", "max-age=300")
+			w.Write(identityJWKS)
+		})
+	}
 	return mux
 }
 

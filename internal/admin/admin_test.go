@@ -17,7 +17,7 @@ func TestAdminEndpoints(t *testing.T) {
 	reg.MustRegister(c)
 	c.Inc()
 	var ready atomic.Bool
-	srv := httptest.NewServer(Handler(reg, func() (bool, any) { return ready.Load(), map[string]int{"upstreams": 1} }))
+	srv := httptest.NewServer(Handler(reg, func() (bool, any) { return ready.Load(), map[string]int{"upstreams": 1} }, []byte(`{"keys":[]}`)))
 	defer srv.Close()
 
 	get := func(path string) (int, string) {
@@ -41,6 +41,9 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "rampart_test_total 1") {
 		t.Fatalf("metrics: %d %s", code, body)
+	}
+	if code, body := get("/identity/jwks.json"); code != 200 || body != `{"keys":[]}` {
+		t.Fatalf("identity jwks: %d %s", code, body)
 	}
 	if code, _ := get("/debug/pprof/"); code != 404 {
 		t.Fatalf("unexpected endpoint served: %d", code)

@@ -47,7 +47,7 @@ func parseJWS(tok string) (*jws, *Error) {
 	}
 	h, rest, _ := strings.Cut(tok, ".")
 	p, s, _ := strings.Cut(rest, ".")
-	if h == "" || p == "" || s == "" {
+	if h == "" || p == "" {
 		return nil, refuse(ReasonMalformedToken)
 	}
 	hdr, err := b64.DecodeString(h)
@@ -55,8 +55,13 @@ func parseJWS(tok string) (*jws, *Error) {
 		return nil, refuse(ReasonMalformedToken)
 	}
 	j := &jws{signingInput: tok[:len(h)+1+len(p)]}
+	// The header first, so that an unsigned "alg: none" token is reported as
+	// what it is.
 	if e := j.readHeader(hdr); e != nil {
 		return nil, e
+	}
+	if s == "" {
+		return nil, refuse(ReasonMalformedToken)
 	}
 	if j.payload, err = b64.DecodeString(p); err != nil {
 		return nil, refuse(ReasonMalformedToken)

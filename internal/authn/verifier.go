@@ -351,7 +351,9 @@ func (is *issuer) verify(ctx context.Context, tok string, j *jws, claims map[str
 		Issuer:  c.Name,
 		Method:  principal.JWT,
 		Claims:  claims,
-		Expires: exp,
+		// When the gateway stops accepting the token: identity tokens
+		// derived from it must not outlive that.
+		Expires: exp.Add(c.Leeway),
 	}
 	if clientID != "" && clientID == sub {
 		// RFC 9068 §2.2: sub is the client itself for client credentials.

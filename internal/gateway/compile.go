@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rampart-sec/rampart/internal/authn"
 	"github.com/rampart-sec/rampart/internal/config"
 	"github.com/rampart-sec/rampart/internal/event"
+	"github.com/rampart-sec/rampart/internal/idtoken"
 	"github.com/rampart-sec/rampart/internal/logging"
 	"github.com/rampart-sec/rampart/internal/metrics"
 	"github.com/rampart-sec/rampart/internal/router"
@@ -29,6 +31,9 @@ type Deps struct {
 	Log     *slog.Logger
 	// Access receives one record per request; nil disables the access log.
 	Access *logging.AccessLog
+	// Identity signs the identity token sent to upstreams on protected
+	// routes; nil sends none.
+	Identity *idtoken.Signer
 }
 
 // Table is one configuration compiled for serving: the router, each route's
@@ -45,6 +50,8 @@ type Table struct {
 	maxHdr   int64
 	headers  []headerRule
 	hsts     string
+	// verifier checks bearer tokens; nil when no issuer is configured.
+	verifier *verifierHolder
 }
 
 // route is the compiled chain of one configured route.
@@ -54,6 +61,8 @@ type route struct {
 	proxy     *httputil.ReverseProxy
 	metrics   *metrics.Route
 	websocket bool
+	// auth is nil for a public route without an allow policy.
+	auth *routeAuth
 }
 
 // headerRule is a security response header. Default rules fill a header the
@@ -74,8 +83,14 @@ var defaultSecurityHeaders = []headerRule{
 var leakyResponseHeaders = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version"}
 
 // Compile builds a Table from a validated configuration. Errors are
-// config.Errors located in the file. The pools are not started: call Start.
+// config.Errors located in the file. Nothing is started: see start.
 func Compile(cfg *config.Config, deps Deps) (*Table, error) {
+	return compile(cfg, deps, nil)
+}
+
+// compile builds a Table; when prev has the same issuers, the new table takes
+// over prev's running verifier (key sets and verified-token cache).
+func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 	var errs config.Errors
 	src := cfg.Source
 	t := &Table{
@@ -133,16 +148,22 @@ func Compile(cfg *config.Config, deps Deps) (*Table, error) {
 			metrics:   deps.Metrics.Route(rc.Name),
 			websocket: rc.WebSocket,
 		})
-		// Fail closed until the authentication chain is wired into this
-		// package: a protected route must never be served unprotected.
-		if rc.Auth.Rule != nil {
-			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].auth", i), "this build cannot enforce authentication yet; use \"auth: none\" for a public route"))
-		}
-		if rc.Allow != "" {
-			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].allow", i), "this build cannot evaluate allow policies yet"))
-		}
+		ra, aerrs := compileAuth(i, &cfg.Routes[i], src)
+		errs = append(errs, aerrs...)
+		t.routes[len(t.routes)-1].auth = ra
 		if proxies[rc.Upstream] == nil && cfg.Upstreams[rc.Upstream] != nil {
 			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].upstream", i), "upstream %q could not be built", rc.Upstream))
+		}
+	}
+	reuse := len(cfg.Issuers) > 0 && prev != nil && prev.verifier.sameIssuers(cfg.Issuers)
+	if len(cfg.Issuers) > 0 && !reuse {
+		if ics, err := issuerConfigs(cfg.Issuers); err != nil {
+			errs = append(errs, src.Errorf("issuers", "%v", err))
+		} else if v, err := authn.NewVerifier(ics, authn.Options{Events: deps.Events, Log: deps.Log}); err != nil {
+			errs = append(errs, src.Errorf("issuers", "%v", err))
+		} else {
+			t.verifier = &verifierHolder{issuers: cfg.Issuers, verifier: v}
+			t.verifier.owner.Store(t)
 		}
 	}
 	rt, err := router.New(specs)
@@ -159,6 +180,12 @@ func Compile(cfg *config.Config, deps Deps) (*Table, error) {
 	if len(errs) > 0 {
 		t.Close()
 		return nil, errs
+	}
+	if reuse {
+		// Shared: prev keeps serving with it until the swap; only the owner
+		// stops it on Close.
+		t.verifier = prev.verifier
+		t.verifier.owner.Store(t)
 	}
 	return t, nil
 }
@@ -272,6 +299,9 @@ func (t *Table) Pools() map[string]*upstream.Pool { return t.pools }
 func (t *Table) Close() {
 	for _, p := range t.pools {
 		p.Close()
+	}
+	if t.verifier != nil && t.verifier.owner.Load() == t {
+		t.verifier.stop()
 	}
 }
 

@@ -6,7 +6,8 @@
 // The order of checks for one request (ServeHTTP):
 //
 //	framing violation → protocol (CONNECT, h2c, absolute-form) → header size → canonical path →
-//	route (404/405/;) → upgrade policy → forwarding headers → body limit → proxy
+//	route (404/405/;) → upgrade policy → forwarding headers → authenticate →
+//	authorize → body limit → proxy (identity token to the upstream)
 package gateway
 
 import (
@@ -27,6 +28,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/logging"
 	"github.com/rampart-sec/rampart/internal/router"
 	"github.com/rampart-sec/rampart/internal/upstream"
+	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
 // Handler serves requests with the current Table.
@@ -60,6 +62,10 @@ type state struct {
 	bodyBroken   atomic.Bool
 	// rec shares the state's allocation.
 	rec recorder
+	// principal is the verified identity on protected routes.
+	principal *principal.Principal
+	// identity is the signed identity token for the upstream.
+	identity string
 }
 
 type stateKey struct{}
@@ -125,8 +131,12 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 		if st.route != nil {
 			rn = st.route.name
 		}
+		subject := ""
+		if st.principal != nil {
+			subject = st.principal.Subject
+		}
 		h.deps.Events.Emit(event.Event{Type: typ, Severity: sev, Route: rn, ClientIP: st.fwd.client,
-			RequestID: st.fwd.requestID, Reason: reason, Detail: detail})
+			Principal: subject, RequestID: st.fwd.requestID, Reason: reason, Detail: detail})
 	}
 	refuse := func(status int, code string, typ event.Type, sev event.Severity, reason, detail string, closeConn bool) string {
 		ev(typ, sev, reason, detail)
@@ -203,6 +213,14 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 	}
 	if stripInternalHeaders(r.Header) {
 		ev(event.SpoofedHeader, event.Medium, "internal_headers", "client sent X-Rampart-* headers")
+	}
+
+	// Authentication and authorization run on the canonical path and after
+	// client-sent X-Rampart-* headers are gone.
+	if rt.auth != nil {
+		if code := h.authenticate(t, w, r, st, rt.auth, &params, refuse); code != "" {
+			return code
+		}
 	}
 
 	if r.ContentLength > t.maxBody {
@@ -313,6 +331,9 @@ func (t *Table) newProxy(pool *upstream.Pool, deps Deps) *httputil.ReverseProxy 
 			h.Set("X-Forwarded-Proto", st.fwd.proto)
 			h.Set("X-Forwarded-Host", st.fwd.host)
 			h.Set("X-Request-Id", st.fwd.requestID)
+			if st.principal != nil {
+				identify(h, st)
+			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			for _, k := range leakyResponseHeaders {

@@ -23,8 +23,10 @@ import (
 	"github.com/rampart-sec/rampart/internal/edgetls"
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/framing"
+	"github.com/rampart-sec/rampart/internal/idtoken"
 	"github.com/rampart-sec/rampart/internal/logging"
 	"github.com/rampart-sec/rampart/internal/metrics"
+	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
 // Options start a gateway.
@@ -77,6 +79,13 @@ func Run(ctx context.Context, o Options) error {
 	if accessW != nil {
 		deps.Access = logging.NewAccessLog(accessW, nil)
 	}
+	// The identity-token key lives in the data directory so that services
+	// can keep trusting the gateway across restarts.
+	idKey, err := idtoken.LoadOrCreateKey(filepath.Join(o.DataDir, "identity", "identity-key.pem"))
+	if err != nil {
+		return fmt.Errorf("identity token key: %w", err)
+	}
+	deps.Identity = idtoken.NewSigner(idKey, principal.DefaultGatewayIssuer, IdentityTTL)
 
 	table, err := Compile(cfg, deps)
 	if err != nil {
@@ -85,6 +94,15 @@ func Run(ctx context.Context, o Options) error {
 	poolsCtx, stopPools := context.WithCancel(context.Background())
 	defer stopPools()
 	table.start(poolsCtx)
+	go func() {
+		// An issuer that is down at start does not stop the gateway: the
+		// routes that need it answer 503 and /readyz lists them.
+		if !table.verifier.waitReady(poolsCtx, 10*time.Second) {
+			st := table.status()
+			logger.Error("issuer keys unavailable: routes that need them answer 503 until the keys are fetched",
+				"issuers", st.Issuers, "routes_not_ready", st.RoutesNotReady)
+		}
+	}()
 	h := NewHandler(table, deps)
 	defer func() { h.Table().Close() }()
 
@@ -168,7 +186,7 @@ func Run(ctx context.Context, o Options) error {
 	adminSrv := &http.Server{
 		Handler: admin.Handler(m.Registry, func() (bool, any) {
 			return ready.Load(), h.Table().status()
-		}),
+		}, deps.Identity.JWKS()),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          errLog,
 	}
@@ -252,6 +270,7 @@ func (t *Table) start(ctx context.Context) {
 	for _, p := range t.pools {
 		p.Start(ctx)
 	}
+	t.verifier.start(ctx)
 }
 
 // upstreamStatus is the readiness detail of one pool.
@@ -263,8 +282,16 @@ type upstreamStatus struct {
 	} `json:"targets"`
 }
 
-func (t *Table) status() map[string]upstreamStatus {
-	out := make(map[string]upstreamStatus, len(t.pools))
+// tableStatus is /readyz's detail: each pool, each issuer's key set, and the
+// routes that cannot serve yet because an issuer they need has no keys.
+type tableStatus struct {
+	Upstreams      map[string]upstreamStatus `json:"upstreams"`
+	Issuers        map[string]bool           `json:"issuers,omitempty"`
+	RoutesNotReady []string                  `json:"routes_not_ready,omitempty"`
+}
+
+func (t *Table) status() tableStatus {
+	out := tableStatus{Upstreams: make(map[string]upstreamStatus, len(t.pools))}
 	for name, p := range t.pools {
 		s := upstreamStatus{Ready: p.Ready()}
 		for _, ts := range p.Status() {
@@ -273,7 +300,24 @@ func (t *Table) status() map[string]upstreamStatus {
 				Healthy bool   `json:"healthy"`
 			}{ts.URL, ts.Healthy && !ts.Ejected})
 		}
-		out[name] = s
+		out.Upstreams[name] = s
+	}
+	if t.verifier != nil {
+		out.Issuers = make(map[string]bool, len(t.verifier.issuers))
+		for _, is := range t.verifier.issuers {
+			out.Issuers[is.Name] = t.verifier.verifier.Ready(is.Name)
+		}
+		for _, rt := range t.routes {
+			if rt.auth == nil {
+				continue
+			}
+			for _, name := range rt.auth.issuers {
+				if !out.Issuers[name] {
+					out.RoutesNotReady = append(out.RoutesNotReady, rt.name)
+					break
+				}
+			}
+		}
 	}
 	return out
 }
@@ -343,10 +387,14 @@ func (l *reloaderLoop) reload() {
 	cfg, err := config.Load(l.path)
 	if err == nil {
 		var t *Table
-		t, err = Compile(cfg, l.deps)
+		t, err = compile(cfg, l.deps, l.handler.Table())
 		if err == nil {
 			warnRestartOnly(l.log, l.current, cfg)
 			t.start(l.poolsCtx)
+			if !t.verifier.waitReady(l.poolsCtx, 10*time.Second) {
+				l.log.Error("reloaded with issuers whose keys could not be fetched yet: routes that need them answer 503",
+					"routes_not_ready", t.status().RoutesNotReady)
+			}
 			old := l.handler.Swap(t)
 			old.Close()
 			l.current = cfg

@@ -1,6 +1,7 @@
 // Package services holds the demo's sample upstream services. They are ordinary
-// HTTP services that know nothing about Rampart: the gateway in front of them
-// does the security work.
+// HTTP services: the gateway in front of them does the security work, and the
+// accounts service also checks, with sdk/principal, the identity the gateway
+// vouches for (zero trust: the network between them is not trusted either).
 package services
 
 import (
@@ -10,11 +11,15 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
-// Accounts serves GET /accounts/{id}, GET /status and GET /echo (which shows
-// the request headers the service received, to show the gateway's header hygiene).
-func Accounts() http.Handler {
+// Accounts serves GET /accounts/{id}, GET /me, GET /status and GET /echo
+// (which shows the request headers the service received, to show the
+// gateway's header hygiene). identity wraps the handlers that need a caller:
+// the demo passes sdk/principal's Verifier.Middleware.
+func Accounts(identity func(http.Handler) http.Handler) http.Handler {
 	accounts := map[string]map[string]string{
 		"42": {"id": "42", "name": "Ada Lovelace", "plan": "pro"},
 		"7":  {"id": "7", "name": "Alan Turing", "plan": "free"},
@@ -24,14 +29,22 @@ func Accounts() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"service": "accounts", "status": "ok"})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.HandleFunc("GET /accounts/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /accounts/{id}", identity(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := accounts[r.PathValue("id")]
 		if !ok {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such account"})
 			return
 		}
 		writeJSON(w, http.StatusOK, a)
-	})
+	})))
+	mux.Handle("GET /me", identity(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal.FromContext(r.Context())
+		writeJSON(w, http.StatusOK, map[string]any{
+			"subject": p.Subject, "kind": p.Kind, "issuer": p.Issuer, "method": p.Method,
+			"scopes": p.Scopes, "roles": p.Roles, "verified_by": "sdk/principal",
+			"authorization_header_received": r.Header.Get("Authorization") != "",
+		})
+	})))
 	mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
 		seen := map[string]string{"path": r.URL.EscapedPath()}
 		for k := range r.Header {
