@@ -47,8 +47,11 @@
 // 64 deep. Its estimated worst-case cost, assuming up to 256 headers, query
 // parameters, roles, scopes or items in a claim, and strings up to 8 KiB,
 // must not exceed MaxEstimatedCost, and its cheapest evaluation must not
-// exceed CostLimit. Each evaluation stops, denying the request with
-// policy_error, once its actual cost exceeds CostLimit.
+// exceed CostLimit. An expression with a loop (all, exists, map, filter...)
+// or whose worst case may exceed CostLimit is evaluated with a cost tracker
+// and stops, denying the request with policy_error, once its actual cost
+// exceeds CostLimit; one without loops and within the limit does a fixed
+// number of operations and runs untracked.
 package authz
 
 import (
