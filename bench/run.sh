@@ -7,7 +7,8 @@
 #   DURATION=10s   wrk duration of each measured run
 #   RUNS=3         measured runs per (mode, proxy); the table shows medians
 #   CONNS=32       wrk connections (one wrk thread)
-#   ONLY="bareproxy rampart nginx"   which proxies to run
+#   ONLY="bareproxy rampart rampart-jwt nginx"   which proxies to run
+#   JWT_ALG=EdDSA  signature algorithm of rampart-jwt's token (EdDSA or ES256)
 #   MODES="plaintext tls"            which listener modes to run
 #   WARMUP=2s      unmeasured wrk run before the measured ones
 #   PROXY_CPU=0 LOAD_CPU=1           CPUs for the proxy / for wrk + upstream
@@ -23,7 +24,8 @@ REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-3}
 CONNS=${CONNS:-32}
-ONLY=${ONLY:-bareproxy rampart nginx}
+ONLY=${ONLY:-bareproxy rampart rampart-jwt nginx}
+JWT_ALG=${JWT_ALG:-EdDSA}
 MODES=${MODES:-plaintext tls}
 WARMUP=${WARMUP:-2s}
 PROXY_CPU=${PROXY_CPU:-0}
@@ -58,12 +60,13 @@ validate_knobs() {
 	[[ $BASE_PORT =~ ^[1-9][0-9]{3,4}$ && $BASE_PORT -lt 65000 ]] || die "BASE_PORT=$BASE_PORT: want 1000..64999"
 	[[ $PROXY_CPU =~ ^[0-9]+$ && $LOAD_CPU =~ ^[0-9]+$ ]] || die "PROXY_CPU/LOAD_CPU: want CPU numbers"
 	[[ $URL_PATH =~ ^/[A-Za-z0-9/._-]*$ ]] || die "URL_PATH=$URL_PATH: want a plain absolute path"
+	[[ $JWT_ALG == EdDSA || $JWT_ALG == ES256 ]] || die "JWT_ALG=$JWT_ALG: want EdDSA or ES256"
 	local p m
 	# Word splitting is the point: ONLY and MODES are space/comma lists.
 	ONLY=${ONLY//,/ }
 	MODES=${MODES//,/ }
 	for p in $ONLY; do
-		case $p in bareproxy | rampart | nginx) ;; *) die "ONLY: unknown proxy \"$p\" (want bareproxy, rampart, nginx)" ;; esac
+		case $p in bareproxy | rampart | rampart-jwt | nginx) ;; *) die "ONLY: unknown proxy \"$p\" (want bareproxy, rampart, rampart-jwt, nginx)" ;; esac
 	done
 	for m in $MODES; do
 		case $m in plaintext | tls) ;; *) die "MODES: unknown mode \"$m\" (want plaintext, tls)" ;; esac
@@ -210,7 +213,7 @@ wait_ready() {
 			log "$name exited during start-up"
 			return 1
 		fi
-		if curl -fsS -k --noproxy '*' -o /dev/null --max-time 1 "$url" 2>/dev/null; then
+		if curl -fsS -k --noproxy '*' -o /dev/null --max-time 1 "${AUTH_CURL[@]}" "$url" 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.1
@@ -224,18 +227,32 @@ wait_ready() {
 BIN="" CERT="" KEY="" UPSTREAM_PORT="" UPSTREAM_PID=""
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 SKIP_REASON_rampart=""
+# AUTH_TOKEN is rampart-jwt's bearer token. Every proxy gets the same
+# Authorization header, so the requests are the same size everywhere; the
+# bare proxy and nginx pass it on, rampart-jwt verifies it.
+AUTH_TOKEN="" JWKS_FILE=""
+AUTH_CURL=() AUTH_WRK=()
 
 build() {
 	mkdir -p "$BIN"
 	log "building upstream and bareproxy"
 	(cd "$REPO_DIR" && go build -o "$BIN/upstream" ./bench/upstream && go build -o "$BIN/bareproxy" ./bench/bareproxy) ||
 		die "go build of bench/upstream or bench/bareproxy failed"
-	if wants rampart; then
+	if wants rampart || wants rampart-jwt; then
 		log "building the gateway (./cmd/rampart)"
 		if ! (cd "$REPO_DIR" && go build -o "$BIN/rampart" ./cmd/rampart) >"$RESULTS_DIR/logs/build-rampart.log" 2>&1; then
 			SKIP_REASON_rampart="./cmd/rampart does not build yet (see logs/build-rampart.log)"
 			log "skipping rampart: $SKIP_REASON_rampart"
 		fi
+	fi
+	if wants rampart-jwt; then
+		log "making rampart-jwt's issuer key set and token ($JWT_ALG)"
+		(cd "$REPO_DIR" && go build -o "$BIN/jwtgen" ./bench/jwtgen) || die "go build of bench/jwtgen failed"
+		JWKS_FILE=$RESULTS_DIR/conf/jwks.json
+		mkdir -p "$RESULTS_DIR/conf"
+		AUTH_TOKEN=$("$BIN/jwtgen" -jwks "$JWKS_FILE" -alg "$JWT_ALG") || die "jwtgen failed"
+		AUTH_CURL=(-H "Authorization: Bearer $AUTH_TOKEN")
+		AUTH_WRK=(-H "Authorization: Bearer $AUTH_TOKEN")
 	fi
 }
 
@@ -317,6 +334,42 @@ start_proxy() {
 			    match: {path: "/*"}
 			    upstream: backend
 			    auth: none
+		EOF
+		start_bg "$logfile" "$PROXY_CPU" env GOMAXPROCS=1 "$BIN/rampart" gateway --config "$conf"
+		;;
+	rampart-jwt)
+		# The same gateway with a JWT route: signature (cached after the first
+		# request, as in production), scope, a CEL rule, and the identity
+		# token the upstream receives instead of the client's.
+		local conf=$conf_dir/$mode-rampart-jwt.yaml tls_line admin_port
+		alloc_port
+		admin_port=$PORT
+		tls_line='tls: {disabled: true}'
+		[[ $mode == tls ]] && tls_line="tls: {cert: \"$CERT\", key: \"$KEY\"}"
+		cat >"$conf" <<-EOF
+			data_dir: "$RESULTS_DIR/rampart-jwt-data"
+			gateway:
+			  listen: "127.0.0.1:$port"
+			  admin: "127.0.0.1:$admin_port"
+			  $tls_line
+			log:
+			  access: "$RESULTS_DIR/logs/$mode-rampart-jwt-access.log"
+			issuers:
+			  - name: bench
+			    issuer: https://bench.rampart.local
+			    jwks_file: "$JWKS_FILE"
+			    audiences: [bench-api]
+			    algorithms: [$JWT_ALG]
+			    token_type: at+jwt
+			upstreams:
+			  backend:
+			    targets: ["http://127.0.0.1:$UPSTREAM_PORT"]
+			routes:
+			  - name: bench
+			    match: {path: "/*"}
+			    upstream: backend
+			    auth: {issuers: [bench], scopes: [bench:read]}
+			    allow: 'principal.subject == "bench-user" || "admin" in principal.roles'
 		EOF
 		start_bg "$logfile" "$PROXY_CPU" env GOMAXPROCS=1 "$BIN/rampart" gateway --config "$conf"
 		;;
@@ -406,13 +459,13 @@ run_case() {
 		return 0
 	fi
 	if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
-		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >"$RESULTS_DIR/raw/$mode-$name-$i-warmup.txt" 2>&1 || true
+		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" "${AUTH_WRK[@]}" "$url" >"$RESULTS_DIR/raw/$mode-$name-$i-warmup.txt" 2>&1 || true
 	fi
 	{
 		raw=$RESULTS_DIR/raw/$mode-$name-$i.txt
 		t0=$(date +%s%N)
 		c0=$(cpu_ticks "$PROXY_PID")
-		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$url" >"$raw" 2>&1 ||
+		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${AUTH_WRK[@]}" "$url" >"$raw" 2>&1 ||
 			log "$mode/$name run $i: wrk exited with an error (see raw/$mode-$name-$i.txt)"
 		c1=$(cpu_ticks "$PROXY_PID")
 		t1=$(date +%s%N)
@@ -522,12 +575,14 @@ main() {
 
 	local mode name i
 	for mode in $MODES; do
-		if [[ " $ONLY " == *" rampart "* && -n $SKIP_REASON_rampart ]]; then
-			printf '%s\t%s\tskipped: %s\n' "$mode" rampart "$SKIP_REASON_rampart" >>"$RESULTS_DIR/skipped.tsv"
-		fi
+		for name in rampart rampart-jwt; do
+			if wants "$name" && [[ -n $SKIP_REASON_rampart ]]; then
+				printf '%s\t%s\tskipped: %s\n' "$mode" "$name" "$SKIP_REASON_rampart" >>"$RESULTS_DIR/skipped.tsv"
+			fi
+		done
 		for ((i = 1; i <= RUNS; i++)); do
 			for name in $ONLY; do
-				[[ $name == rampart && -n $SKIP_REASON_rampart ]] && continue
+				[[ $name == rampart* && -n $SKIP_REASON_rampart ]] && continue
 				run_case "$mode" "$name" "$i"
 			done
 		done
