@@ -44,6 +44,8 @@ func defaults() []defaultValue {
 		{Key: "issuers.*.refresh_interval", Value: "5m"},
 		{Key: "issuers.*.min_refetch_interval", Value: "30s"},
 		{Key: "issuers.*.max_token_size", Value: "8KiB"},
+		{Key: "issuers.*.introspection.cache_ttl", Value: "2m", When: "endpoint"},
+		{Key: "api_keys.header", Value: "X-API-Key"},
 		{Key: "upstreams.*.balance", Value: "round_robin"},
 		{Key: "upstreams.*.timeout", Value: "30s"},
 		// try_timeout is further capped at timeout (see applyDefaults).

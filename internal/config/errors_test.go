@@ -40,7 +40,7 @@ func TestBrokenConfigs(t *testing.T) {
 			`t.yaml:3: log.level: duplicate key (first set at line 2)`},
 		{"alias",
 			"log: &l {level: info}\nx: *l\n" + minimal,
-			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: data_dir, gateway, issuers, log, routes, upstreams)"},
+			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, issuers, log, routes, upstreams)"},
 		{"second document",
 			minimal + "---\nlog: {level: info}\n",
 			`t.yaml:3: multiple YAML documents are not allowed (remove the second "---")`},
@@ -83,11 +83,20 @@ func TestBrokenConfigs(t *testing.T) {
 				"\nroutes: [{name: r, match: {path: /r}, upstream: u, auth: {issuers: [rampat], scopes: [a b]}}]\n",
 			`t.yaml:3: routes[0].auth.issuers[0]: "rampat" is not defined in issuers (did you mean "rampart"?)` + "\n" +
 				`t.yaml:3: routes[0].auth.scopes[0]: must be a non-empty scope token (no spaces, quotes or backslashes)`},
-		{"methods not available yet are refused, not ignored",
-			okUpstream + "\nroutes: [{name: r, match: {path: /r}, upstream: u, auth: {mtls: true, api_keys: true}}]\n",
-			`t.yaml:2: routes[0].auth.mtls: client certificates at the edge are not available yet` + "\n" +
-				`t.yaml:2: routes[0].auth.api_keys: API keys are not available yet` + "\n" +
-				`t.yaml:2: routes[0].auth.issuers: at least one issuer is required (a protected route must say whose tokens it accepts)`},
+		{"mtls without client certificates at the edge, and a rule that accepts nothing",
+			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {mtls: true, api_keys: true}}\n  - {name: s, match: {path: /s}, upstream: u, auth: {scopes: [a]}}\n",
+			`t.yaml:3: routes[0].auth.mtls: needs gateway.tls.client_certs (mode and ca_file)` + "\n" +
+				`t.yaml:4: routes[1].auth: says nothing to accept: set issuers, mtls: true or api_keys: true (a protected route must say which credentials it accepts)`},
+		{"client certificates and API key settings",
+			"gateway:\n  tls:\n    client_certs: {mode: sometimes}\napi_keys: {header: Authorization}\n" + okUpstream + "\n" + okRoute + "\n",
+			`t.yaml:3: gateway.tls.client_certs.mode: must be "optional" or "required", got "sometimes"` + "\n" +
+				`t.yaml:4: api_keys.header: "Authorization" is reserved: use a header of its own, such as X-API-Key`},
+		{"introspection settings",
+			okUpstream + "\nissuers:\n  - name: idp\n    issuer: https://id.example\n    audiences: [api]\n    introspection: {endpoint: http://id.example/introspect, client_secret: plain, cache_ttl: 2h}\n" + okRoute + "\n",
+			`t.yaml:6: issuers[0].introspection.endpoint: "http://id.example/introspect" must use https (tokens and the client secret would cross the network in clear); http is allowed only to a loopback address` + "\n" +
+				`t.yaml:6: issuers[0].introspection.client_id: is required: the gateway authenticates to the endpoint` + "\n" +
+				`t.yaml:6: issuers[0].introspection.client_secret: must come from the environment: write it as ${NAME}` + "\n" +
+				`t.yaml:6: issuers[0].introspection.cache_ttl: must be between 1s and 1h`},
 		{"issuer problems",
 			okUpstream + "\nissuers:\n  - name: idp\n    issuer: https://id.example\n    jwks_uri: http://id.example/jwks\n    algorithms: [none, RS256, HS256]\n    roles_claim: 'a..b'\n    leeway: 1h\n" + okRoute + "\n",
 			`t.yaml:3: issuers[0].audiences: at least one audience is required: tokens minted for another service must not be accepted here` + "\n" +

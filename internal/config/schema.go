@@ -13,7 +13,9 @@ type Config struct {
 	Gateway Gateway `yaml:"gateway"`
 	Log     Log     `yaml:"log"`
 	// Issuers are the token issuers routes may trust.
-	Issuers   []Issuer             `yaml:"issuers"`
+	Issuers []Issuer `yaml:"issuers"`
+	// APIKeys configures the API keys routes with auth.api_keys accept.
+	APIKeys   APIKeys              `yaml:"api_keys"`
 	Upstreams map[string]*Upstream `yaml:"upstreams"`
 	Routes    []Route              `yaml:"routes"`
 
@@ -50,6 +52,27 @@ type TLS struct {
 	// Disabled serves plaintext HTTP. Only for local benchmarks and for a
 	// gateway behind another TLS terminator; it is loudly warned about.
 	Disabled bool `yaml:"disabled"`
+	// ClientCerts asks clients for certificates (mTLS at the edge).
+	ClientCerts ClientCerts `yaml:"client_certs"`
+}
+
+// ClientCerts configures client certificates at the edge. Routes with
+// auth.mtls accept the principal a verified certificate proves.
+type ClientCerts struct {
+	// Mode is "" (no client certificates), "optional" (verified when sent)
+	// or "required" (the handshake fails without one).
+	Mode string `yaml:"mode"`
+	// CAFile holds the CAs that sign client certificates.
+	CAFile string `yaml:"ca_file"`
+}
+
+// APIKeys configures API keys for machine clients.
+type APIKeys struct {
+	// Store is the key file "rampart apikey" writes (hashes only);
+	// default DATA_DIR/api-keys/keys.json.
+	Store string `yaml:"store"`
+	// Header is the request header that carries the key.
+	Header string `yaml:"header"`
 }
 
 // HSTS configures the Strict-Transport-Security response header.
@@ -184,9 +207,9 @@ type AuthRule struct {
 	Scopes []string `yaml:"scopes"`
 	// Roles: the principal must hold at least one.
 	Roles []string `yaml:"roles"`
-	// MTLS and APIKeys are accepted by the schema so that the error can say
-	// they are not available yet, instead of "unknown key".
-	MTLS    bool `yaml:"mtls"`
+	// MTLS accepts a verified client certificate (gateway.tls.client_certs).
+	MTLS bool `yaml:"mtls"`
+	// APIKeys accepts an API key (api_keys).
 	APIKeys bool `yaml:"api_keys"`
 	// ForwardToken sends the client's Authorization header to the upstream
 	// as well as the gateway's identity token (off by default).
@@ -214,4 +237,15 @@ type Issuer struct {
 	RefreshInterval    Duration `yaml:"refresh_interval"`
 	MinRefetchInterval Duration `yaml:"min_refetch_interval"`
 	MaxTokenSize       Size     `yaml:"max_token_size"`
+	// Introspection checks opaque (non-JWT) tokens with the issuer (RFC 7662).
+	Introspection Introspection `yaml:"introspection"`
+}
+
+// Introspection is an issuer's RFC 7662 token introspection endpoint.
+type Introspection struct {
+	Endpoint     string `yaml:"endpoint"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// CacheTTL bounds how long an answer is reused (never past the token's exp).
+	CacheTTL Duration `yaml:"cache_ttl"`
 }

@@ -20,6 +20,9 @@ type validator struct {
 	raw  map[string]string
 	bad  map[string]bool
 	errs Errors
+	// clientCerts is true when the edge asks for client certificates, which
+	// routes with auth.mtls need.
+	clientCerts bool
 }
 
 // errorf records a problem at path, unless decoding already refused the
@@ -58,6 +61,8 @@ func validate(cfg *Config, v *validator) {
 	v.gateway(&cfg.Gateway)
 	v.log(&cfg.Log)
 	v.upstreams(cfg.Upstreams)
+	v.apiKeys(&cfg.APIKeys)
+	v.clientCerts = cfg.Gateway.TLS.ClientCerts.Mode != ""
 	issuers := v.issuers(cfg.Issuers)
 	v.routes(cfg.Routes, cfg.Upstreams, issuers)
 }
@@ -96,6 +101,19 @@ func (v *validator) gateway(g *Gateway) {
 	}
 	if t.Key != "" {
 		v.readable("gateway.tls.key", t.Key)
+	}
+	switch cc := t.ClientCerts; {
+	case cc.Mode == "" && cc.CAFile != "":
+		v.errorf("gateway.tls.client_certs.mode", `is required with ca_file: "optional" or "required"`)
+	case cc.Mode == "":
+	case cc.Mode != "optional" && cc.Mode != "required":
+		v.errorf("gateway.tls.client_certs.mode", `must be "optional" or "required", got %s`, v.q("gateway.tls.client_certs.mode", cc.Mode))
+	case t.Disabled:
+		v.errorf("gateway.tls.client_certs", "needs TLS, but gateway.tls.disabled is true")
+	case cc.CAFile == "":
+		v.errorf("gateway.tls.client_certs.ca_file", "is required: the CAs that sign client certificates")
+	default:
+		v.readable("gateway.tls.client_certs.ca_file", cc.CAFile)
 	}
 	switch t.MinVersion {
 	case "1.2", "1.3":

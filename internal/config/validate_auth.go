@@ -40,19 +40,24 @@ func (v *validator) issuers(iss []Issuer) map[string]int {
 		}
 
 		symmetric := len(is.Algorithms) == 1 && is.Algorithms[0] == "HS256"
+		introspects := is.Introspection.Endpoint != ""
 		switch {
 		case symmetric && (is.JWKSURI != "" || is.JWKSFile != ""):
 			v.errorf(p+".algorithms", "an HS256 issuer verifies with hmac_secret only; remove jwks_uri and jwks_file (a key set must never be used as an HMAC secret)")
 		case symmetric:
+		case is.JWKSURI == "" && is.JWKSFile == "" && introspects && len(is.Algorithms) > 0:
+			v.errorf(p+".algorithms", "applies to JWTs verified with jwks_uri or jwks_file; an issuer with only introspection has none")
+		case is.JWKSURI == "" && is.JWKSFile == "" && introspects:
 		case is.JWKSURI == "" && is.JWKSFile == "":
-			v.errorf(p, "one of jwks_uri and jwks_file is required")
+			v.errorf(p, "one of jwks_uri, jwks_file and introspection.endpoint is required")
 		case is.JWKSURI != "" && is.JWKSFile != "":
 			v.errorf(p+".jwks_file", "set jwks_uri or jwks_file, not both")
 		case is.JWKSURI != "":
-			v.jwksURI(p+".jwks_uri", is.JWKSURI)
+			v.httpsURL(p+".jwks_uri", is.JWKSURI, "keys fetched over plain HTTP can be replaced in transit")
 		default:
 			v.readable(p+".jwks_file", is.JWKSFile)
 		}
+		v.introspection(p+".introspection", &is.Introspection)
 		if is.CAFile != "" {
 			if is.JWKSURI == "" || !strings.HasPrefix(is.JWKSURI, "https://") {
 				v.errorf(p+".ca_file", "only applies to an https jwks_uri")
@@ -69,7 +74,9 @@ func (v *validator) issuers(iss []Issuer) map[string]int {
 				v.errorf(fmt.Sprintf("%s.audiences[%d]", p, j), "must be a non-empty string without control characters")
 			}
 		}
-		v.algorithms(p, is)
+		if is.JWKSURI != "" || is.JWKSFile != "" || is.HMACSecret != "" || !introspects {
+			v.algorithms(p, is)
+		}
 
 		if is.RolesClaim != "" && !claimPath(is.RolesClaim) {
 			v.errorf(p+".roles_claim", "%s is not a claim path (names joined by '.', as in \"realm_access.roles\")", v.q(p+".roles_claim", is.RolesClaim))
@@ -134,8 +141,58 @@ func (v *validator) algorithms(p string, is *Issuer) {
 	}
 }
 
-// jwksURI: https, or http only to a loopback address (a local issuer or a test).
-func (v *validator) jwksURI(path, s string) {
+// introspection checks an issuer's RFC 7662 endpoint settings.
+func (v *validator) introspection(p string, in *Introspection) {
+	if in.Endpoint == "" {
+		if in.ClientID != "" || in.ClientSecret != "" || v.has(p+".cache_ttl") {
+			v.errorf(p+".endpoint", "is required with the other introspection keys")
+		}
+		return
+	}
+	v.httpsURL(p+".endpoint", in.Endpoint, "tokens and the client secret would cross the network in clear")
+	if in.ClientID == "" {
+		v.errorf(p+".client_id", "is required: the gateway authenticates to the endpoint")
+	}
+	switch {
+	case in.ClientSecret == "":
+		v.errorf(p+".client_secret", "is required (write it as ${NAME} so it stays out of the file)")
+	case !v.expanded(p + ".client_secret"):
+		v.errorf(p+".client_secret", "must come from the environment: write it as ${NAME}")
+	}
+	if in.CacheTTL < 1e9 || in.CacheTTL.Std() > 3600e9 {
+		v.errorf(p+".cache_ttl", "must be between 1s and 1h")
+	}
+}
+
+// apiKeys checks the API key settings.
+func (v *validator) apiKeys(a *APIKeys) {
+	h := a.Header
+	switch {
+	case !validHeaderToken(h):
+		v.errorf("api_keys.header", "%s is not a header name", v.q("api_keys.header", h))
+	case strings.EqualFold(h, "Authorization"), strings.EqualFold(h, "Cookie"), strings.EqualFold(h, "Host"),
+		len(h) >= 10 && strings.EqualFold(h[:10], "X-Rampart-"), len(h) >= 10 && strings.EqualFold(h[:10], "X-Forwarde"):
+		v.errorf("api_keys.header", "%s is reserved: use a header of its own, such as X-API-Key", v.q("api_keys.header", h))
+	}
+}
+
+// validHeaderToken: an RFC 9110 token of at most 64 bytes.
+func validHeaderToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// httpsURL: https, or http only to a loopback address (a local issuer or a
+// test); why says what plain HTTP would risk.
+func (v *validator) httpsURL(path, s, why string) {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		v.errorf(path, "%s is not an http(s) URL", v.q(path, s))
@@ -148,7 +205,7 @@ func (v *validator) jwksURI(path, s string) {
 	if u.Scheme == "http" {
 		ip := net.ParseIP(u.Hostname())
 		if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			v.errorf(path, "%s must use https (keys fetched over plain HTTP can be replaced in transit); http is allowed only to a loopback address", v.q(path, s))
+			v.errorf(path, "%s must use https (%s); http is allowed only to a loopback address", v.q(path, s), why)
 		}
 	}
 }
@@ -193,14 +250,14 @@ func (v *validator) routeAuth(p string, r *Route, issuers map[string]int, issuer
 		return
 	}
 	ap := p + ".auth"
-	if rule.MTLS {
-		v.errorf(ap+".mtls", "client certificates at the edge are not available yet")
+	if rule.MTLS && !v.clientCerts {
+		v.errorf(ap+".mtls", "needs gateway.tls.client_certs (mode and ca_file)")
 	}
-	if rule.APIKeys {
-		v.errorf(ap+".api_keys", "API keys are not available yet")
+	if len(rule.Issuers) == 0 && !rule.MTLS && !rule.APIKeys {
+		v.errorf(ap, "says nothing to accept: set issuers, mtls: true or api_keys: true (a protected route must say which credentials it accepts)")
 	}
-	if len(rule.Issuers) == 0 {
-		v.errorf(ap+".issuers", "at least one issuer is required (a protected route must say whose tokens it accepts)")
+	if rule.ForwardToken && len(rule.Issuers) == 0 {
+		v.errorf(ap+".forward_token", "only applies with issuers")
 	}
 	for j, name := range rule.Issuers {
 		ip := fmt.Sprintf("%s.issuers[%d]", ap, j)

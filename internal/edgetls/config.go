@@ -2,8 +2,10 @@ package edgetls
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 )
 
 // edgeCipherSuites are the TLS 1.2 suites the edge accepts: ECDHE for forward
@@ -43,4 +45,25 @@ func ServerConfig(r *Reloader, minVersion string) (*tls.Config, error) {
 		NextProtos:       []string{"h2", "http/1.1"},
 		GetCertificate:   r.GetCertificate,
 	}, nil
+}
+
+// RequireClientCerts makes c ask every client for a certificate signed by one
+// of the CAs in caFile (PEM): when required, a handshake without a valid one
+// fails; otherwise a certificate is verified only when the client sends one.
+// The system roots are never used for clients.
+func RequireClientCerts(c *tls.Config, caFile string, required bool) error {
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("client certificate CAs: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return fmt.Errorf("client certificate CAs: %s holds no PEM certificate", caFile)
+	}
+	c.ClientCAs = pool
+	c.ClientAuth = tls.VerifyClientCertIfGiven
+	if required {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return nil
 }

@@ -34,6 +34,8 @@ type Deps struct {
 	// Identity signs the identity token sent to upstreams on protected
 	// routes; nil sends none.
 	Identity *idtoken.Signer
+	// APIKeys checks API keys (internal/apikey's Store); nil refuses them.
+	APIKeys keyVerifier
 }
 
 // Table is one configuration compiled for serving: the router, each route's
@@ -52,6 +54,10 @@ type Table struct {
 	hsts     string
 	// verifier checks bearer tokens; nil when no issuer is configured.
 	verifier *verifierHolder
+	// apiKeys checks API keys in the apiKeyHeader request header; nil when
+	// no key store is configured.
+	apiKeys      keyVerifier
+	apiKeyHeader string
 }
 
 // route is the compiled chain of one configured route.
@@ -104,6 +110,10 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 		errs = append(errs, src.Errorf("gateway.trusted_proxies", "%v", err))
 	}
 	t.trust = tr
+	if deps.APIKeys != nil {
+		t.apiKeys = deps.APIKeys
+		t.apiKeyHeader = http.CanonicalHeaderKey(cfg.APIKeys.Header)
+	}
 	t.headers = securityHeaders(cfg.Gateway.SecurityHeaders)
 	if h := cfg.Gateway.HSTS; h.Enabled && t.tls {
 		v := "max-age=" + strconv.FormatInt(int64(h.MaxAge.Std().Seconds()), 10)
@@ -157,14 +167,20 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 	}
 	reuse := len(cfg.Issuers) > 0 && prev != nil && prev.verifier.sameIssuers(cfg.Issuers)
 	if len(cfg.Issuers) > 0 && !reuse {
+		h := &verifierHolder{issuers: cfg.Issuers}
 		if ics, err := issuerConfigs(cfg.Issuers); err != nil {
 			errs = append(errs, src.Errorf("issuers", "%v", err))
-		} else if v, err := authn.NewVerifier(ics, authn.Options{Events: deps.Events, Log: deps.Log}); err != nil {
-			errs = append(errs, src.Errorf("issuers", "%v", err))
-		} else {
-			t.verifier = &verifierHolder{issuers: cfg.Issuers, verifier: v}
-			t.verifier.owner.Store(t)
+		} else if len(ics) > 0 {
+			if h.verifier, err = authn.NewVerifier(ics, authn.Options{Events: deps.Events, Log: deps.Log}); err != nil {
+				errs = append(errs, src.Errorf("issuers", "%v", err))
+			}
 		}
+		var err error
+		if h.introspectors, err = newIntrospectors(cfg.Issuers, deps); err != nil {
+			errs = append(errs, src.Errorf("issuers", "%v", err))
+		}
+		t.verifier = h
+		t.verifier.owner.Store(t)
 	}
 	rt, err := router.New(specs)
 	if err != nil {

@@ -331,6 +331,10 @@ func (t *Table) newProxy(pool *upstream.Pool, deps Deps) *httputil.ReverseProxy 
 			h.Set("X-Forwarded-Proto", st.fwd.proto)
 			h.Set("X-Forwarded-Host", st.fwd.host)
 			h.Set("X-Request-Id", st.fwd.requestID)
+			if t.apiKeyHeader != "" {
+				// An API key is a credential: it never reaches a service.
+				delete(h, t.apiKeyHeader)
+			}
 			if st.principal != nil {
 				identify(h, st)
 			}

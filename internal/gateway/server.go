@@ -136,6 +136,11 @@ func Run(ctx context.Context, o Options) error {
 		if tlsConf, err = edgetls.ServerConfig(reloader, cfg.Gateway.TLS.MinVersion); err != nil {
 			return err
 		}
+		if cc := cfg.Gateway.TLS.ClientCerts; cc.Mode != "" {
+			if err := edgetls.RequireClientCerts(tlsConf, cc.CAFile, cc.Mode == "required"); err != nil {
+				return err
+			}
+		}
 	} else {
 		logger.Warn("TLS IS DISABLED (gateway.tls.disabled): traffic to this listener is plaintext")
 	}
@@ -305,7 +310,7 @@ func (t *Table) status() tableStatus {
 	if t.verifier != nil {
 		out.Issuers = make(map[string]bool, len(t.verifier.issuers))
 		for _, is := range t.verifier.issuers {
-			out.Issuers[is.Name] = t.verifier.verifier.Ready(is.Name)
+			out.Issuers[is.Name] = t.verifier.ready(is.Name)
 		}
 		for _, rt := range t.routes {
 			if rt.auth == nil {
