@@ -73,6 +73,10 @@ type VerifierOptions struct {
 	// that does not answer (default DefaultMinRefetchInterval, at least
 	// MinRefetchIntervalFloor).
 	MinRefetchInterval time.Duration
+	// CacheSize bounds how many verified tokens are remembered, so that the
+	// signature of a token the gateway reuses is checked once (default
+	// DefaultCacheSize; negative: no cache, every request is verified).
+	CacheSize int
 	// OnReject, if set, is called by Middleware for each refused request
 	// with the reason, e.g. to log it. The client only ever sees a generic
 	// body.
@@ -97,6 +101,7 @@ type Verifier struct {
 	minRefetch time.Duration
 	onReject   func(*http.Request, error)
 	now        func() time.Time
+	cache      *verifiedCache
 
 	keys atomic.Pointer[keySet]
 	// fetching is held (a one-slot semaphore, so waiting can be cancelled)
@@ -121,6 +126,7 @@ func NewVerifier(o VerifierOptions) (*Verifier, error) {
 		onReject:   o.OnReject,
 		now:        time.Now,
 		fetching:   make(chan struct{}, 1),
+		cache:      newVerifiedCache(o.CacheSize),
 	}
 	if v.audience == "" {
 		return nil, errors.New("principal: new verifier: Audience is required (this service's upstream name in the gateway configuration)")
@@ -194,10 +200,18 @@ var b64 = base64.RawURLEncoding.Strict()
 // token). Errors wrap ErrInvalidToken or ErrKeysUnavailable.
 //
 // The gateway reuses one token for many requests of the same principal (for
-// up to half its lifetime), so jti identifies a token, not a request.
+// up to half its lifetime), so jti identifies a token, not a request; a
+// token verified once is remembered (see CacheSize) until its exp, as long
+// as the key that verified it stays in the key set. Each call returns its
+// own copy of the principal.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error) {
 	if len(token) > MaxIdentityTokenSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidToken, len(token), MaxIdentityTokenSize)
+	}
+	if ks := v.keys.Load(); ks != nil {
+		if p := v.cache.get(token, v.now(), ks); p != nil {
+			return p, nil
+		}
 	}
 	// Count the dots before splitting anything: a token of many dots costs
 	// nothing more than a token of three parts.
@@ -232,6 +246,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	p, err := v.check(&c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if ks := v.keys.Load(); ks != nil {
+		from := c.Nbf.time()
+		if it := c.Iat.time(); it.After(from) {
+			from = it
+		}
+		v.cache.put(token, p, kid, pub, from.Add(-v.leeway), p.Expires.Add(v.leeway), ks, v.now())
 	}
 	return p, nil
 }

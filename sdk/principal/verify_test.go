@@ -533,9 +533,10 @@ func TestParseKeySet(t *testing.T) {
 	}
 }
 
+// BenchmarkVerify is a full verification (cache off); see BenchmarkVerifyCached.
 func BenchmarkVerify(b *testing.B) {
 	key := newTestKey(b)
-	v, _ := newTestVerifier(b, VerifierOptions{JWKS: jwks(b, key)})
+	v, _ := newTestVerifier(b, VerifierOptions{JWKS: jwks(b, key), CacheSize: -1})
 	tok := key.honest(b)
 	b.ReportAllocs()
 	for b.Loop() {
