@@ -6,6 +6,8 @@
 // Defaults are applied by Load after decoding (see defaults.go).
 package config
 
+import "path/filepath"
+
 // Config is the whole configuration file.
 type Config struct {
 	// DataDir holds generated state such as the development CA.
@@ -248,4 +250,12 @@ type Introspection struct {
 	ClientSecret string `yaml:"client_secret"`
 	// CacheTTL bounds how long an answer is reused (never past the token's exp).
 	CacheTTL Duration `yaml:"cache_ttl"`
+}
+
+// StorePath is the API key store's file: Store, or DATA_DIR/api-keys/keys.json.
+func (a APIKeys) StorePath(dataDir string) string {
+	if a.Store != "" {
+		return a.Store
+	}
+	return filepath.Join(dataDir, "api-keys", "keys.json")
 }

@@ -59,8 +59,8 @@ func (v *validator) issuers(iss []Issuer) map[string]int {
 		}
 		v.introspection(p+".introspection", &is.Introspection)
 		if is.CAFile != "" {
-			if is.JWKSURI == "" || !strings.HasPrefix(is.JWKSURI, "https://") {
-				v.errorf(p+".ca_file", "only applies to an https jwks_uri")
+			if !strings.HasPrefix(is.JWKSURI, "https://") && !strings.HasPrefix(is.Introspection.Endpoint, "https://") {
+				v.errorf(p+".ca_file", "only applies to an https jwks_uri or introspection endpoint")
 			} else {
 				v.readable(p+".ca_file", is.CAFile)
 			}

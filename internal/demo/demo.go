@@ -81,6 +81,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("demo issuer: %w", err)
 	}
+	if toks.APIKey, err = demoAPIKey(o.DataDir, toks); err != nil {
+		return fmt.Errorf("demo API key: %w", err)
+	}
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	accessLog := filepath.Join(dir, "access.log")
 	if err := os.WriteFile(cfgPath, []byte(configYAML(o.Listen, o.Admin, o.DataDir, accessLog, jwksFile, addrs)), 0o600); err != nil {
@@ -217,7 +220,8 @@ routes:
   - name: orders
     match: {path: /orders, methods: [GET, POST]}
     upstream: orders
-    auth: {issuers: [demo], scopes: [orders:read]}
+    # users with a token, or machine clients with an API key
+    auth: {issuers: [demo], api_keys: true, scopes: [orders:read]}
   - name: read-order
     match: {path: "/orders/{id}", methods: [GET]}
     upstream: orders
@@ -367,6 +371,12 @@ func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens) *tour 
 			curl:  curl + as("alice") + " " + base + "/me",
 			req:   get("/me", "Authorization", "Bearer "+toks.Alice),
 			want:  status(200, `"subject":"42"`, `"scopes":["accounts:read","orders:read"]`, `"authorization_header_received":false`),
+		},
+		{
+			title: "A machine client with an API key (the store keeps only its keyed hash; `rampart apikey revoke demo-batch` stops it)",
+			curl:  curl + ` -H "X-API-Key: $(cat ` + toks.apiKeyPath() + `)" ` + base + "/orders",
+			req:   get("/orders", "X-API-Key", toks.APIKey),
+			want:  status(200, `"item":"notebook"`),
 		},
 		{
 			title: "Dot segments are resolved once; routing, the policy and the upstream see the same canonical path",
@@ -525,7 +535,7 @@ Rampart demo is running (loopback only). Ctrl-C stops everything.
   access    %s
   tokens    %s
             alice.jwt (user 42: accounts:read orders:read), bob.jwt (user 7: accounts:read),
-            carol.jwt (user 42, no scope), forged.jwt (tampered)
+            carol.jwt (user 42, no scope), forged.jwt (tampered), batch.apikey (an API key: orders:read)
 
 Try these:
 `, t.base, t.addrs.Admin, t.cfgPath, t.addrs.CAFile, t.accessLog, t.tokens)

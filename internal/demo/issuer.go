@@ -12,6 +12,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/rampart-sec/rampart/internal/apikey"
+	"github.com/rampart-sec/rampart/internal/config"
 )
 
 // The demo's stand-in identity provider: a key pair, its JWKS file and a few
@@ -31,9 +34,39 @@ type demoTokens struct {
 	// Carol is user 42 without any scope; Forged is Alice's token with the
 	// payload changed to subject 7 and the signature kept.
 	Alice, Bob, Carol, Forged string
+	// APIKey is the demo's machine client key (orders:read).
+	APIKey string
+}
+
+// demoAPIKeyName is the demo's API key in the gateway's key store.
+const demoAPIKeyName = "demo-batch"
+
+// demoAPIKey creates the demo's API key in the store the gateway reads
+// (DATA_DIR/api-keys/keys.json), revoking the previous run's, and writes it
+// next to the tokens.
+func demoAPIKey(dataDir string, toks demoTokens) (string, error) {
+	s, err := apikey.OpenStore(config.APIKeys{}.StorePath(dataDir), apikey.Options{})
+	if err != nil {
+		return "", err
+	}
+	for _, r := range s.List() {
+		if r.Name == demoAPIKeyName && r.Revoked.IsZero() {
+			if _, err := s.Revoke(r.ID); err != nil {
+				return "", err
+			}
+		}
+	}
+	key, _, err := s.Create(demoAPIKeyName, []string{"batch"}, []string{"orders:read"}, 24*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	return key, os.WriteFile(toks.apiKeyPath(), []byte(key), 0o600)
 }
 
 func (d demoTokens) path(name string) string { return filepath.Join(d.dir, name+".jwt") }
+
+// apiKeyPath is the file holding the demo's API key.
+func (d demoTokens) apiKeyPath() string { return filepath.Join(d.dir, "batch.apikey") }
 
 // writeIssuer creates a fresh demo signing key (every run: nothing to keep),
 // the JWKS file the gateway reads, and the tokens.

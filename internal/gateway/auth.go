@@ -14,11 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-sec/rampart/internal/apikey"
 	"github.com/rampart-sec/rampart/internal/authn"
 	"github.com/rampart-sec/rampart/internal/authz"
 	"github.com/rampart-sec/rampart/internal/config"
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/framing"
+	"github.com/rampart-sec/rampart/internal/introspect"
 	"github.com/rampart-sec/rampart/internal/router"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
@@ -127,26 +129,38 @@ func issuerConfigs(iss []config.Issuer) ([]authn.IssuerConfig, error) {
 		if is.HMACSecret != "" {
 			ic.HMACSecret = []byte(is.HMACSecret)
 		}
-		if is.CAFile != "" {
-			pem, err := os.ReadFile(is.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("issuer %s: read ca_file: %w", is.Name, err)
-			}
-			roots := x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("issuer %s: ca_file %s holds no PEM certificate", is.Name, is.CAFile)
-			}
-			ic.HTTPClient = &http.Client{
-				Timeout: 10 * time.Second,
-				Transport: &http.Transport{
-					TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-					TLSHandshakeTimeout: 5 * time.Second,
-				},
-			}
+		var err error
+		if ic.HTTPClient, err = issuerHTTPClient(&is); err != nil {
+			return nil, err
 		}
 		out = append(out, ic)
 	}
 	return out, nil
+}
+
+// issuerHTTPClient is the client for an issuer's key set and introspection
+// endpoint when it names its own CA (ca_file); nil: the packages' defaults.
+func issuerHTTPClient(is *config.Issuer) (*http.Client, error) {
+	if is.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(is.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("issuer %s: read ca_file: %w", is.Name, err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("issuer %s: ca_file %s holds no PEM certificate", is.Name, is.CAFile)
+	}
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout: 5 * time.Second,
+		},
+		// A redirect could take the token or the keys' fetch elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}, nil
 }
 
 // verifierHolder lets a reload keep the running verifier (its key sets and
@@ -409,7 +423,7 @@ func (h *Handler) authorize(w *recorder, r *http.Request, st *state, ra *routeAu
 func severityOf(reason string) event.Severity {
 	switch reason {
 	case authn.ReasonBadSignature, authn.ReasonAlgNone, authn.ReasonAlgNotAllowed, authn.ReasonEmbeddedKey,
-		authn.ReasonCrit, authn.ReasonUnknownKey, authn.ReasonRevoked:
+		authn.ReasonCrit, authn.ReasonUnknownKey, authn.ReasonRevoked, apikey.ReasonBadKey, reasonSeveralCredentials:
 		return event.High
 	case authn.ReasonExpired, authn.ReasonNotYetValid:
 		return event.Low
@@ -455,5 +469,27 @@ func setIfSafe(h http.Header, name, v string) {
 // newIntrospectors builds the introspection clients of the issuers that have
 // an introspection endpoint.
 func newIntrospectors(iss []config.Issuer, deps Deps) (map[string]introspector, error) {
-	return nil, nil
+	out := make(map[string]introspector)
+	for i := range iss {
+		is := &iss[i]
+		in := is.Introspection
+		if in.Endpoint == "" {
+			continue
+		}
+		hc, err := issuerHTTPClient(is)
+		if err != nil {
+			return nil, err
+		}
+		c, err := introspect.New(introspect.Config{
+			Name: is.Name, Issuer: is.Issuer, Endpoint: in.Endpoint,
+			ClientID: in.ClientID, ClientSecret: in.ClientSecret,
+			Audiences: is.Audiences, RolesClaim: is.RolesClaim, ScopesClaim: is.ScopesClaim,
+			CacheTTL: in.CacheTTL.Std(), MaxTokenSize: int(is.MaxTokenSize), HTTPClient: hc,
+		}, introspect.Options{Events: deps.Events, Log: deps.Log})
+		if err != nil {
+			return nil, fmt.Errorf("issuer %s: introspection: %w", is.Name, err)
+		}
+		out[is.Name] = c
+	}
+	return out, nil
 }

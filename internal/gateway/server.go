@@ -19,6 +19,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/rampart-sec/rampart/internal/admin"
+	"github.com/rampart-sec/rampart/internal/apikey"
 	"github.com/rampart-sec/rampart/internal/config"
 	"github.com/rampart-sec/rampart/internal/edgetls"
 	"github.com/rampart-sec/rampart/internal/event"
@@ -86,6 +87,16 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("identity token key: %w", err)
 	}
 	deps.Identity = idtoken.NewSigner(idKey, principal.DefaultGatewayIssuer, IdentityTTL)
+	// The API key store is opened even when no route uses it yet, so that a
+	// reload can add such routes; it is re-read when "rampart apikey" changes it.
+	keys, err := apikey.OpenStore(cfg.APIKeys.StorePath(o.DataDir), apikey.Options{Log: logger})
+	if err != nil {
+		return fmt.Errorf("api key store: %w", err)
+	}
+	keysCtx, stopKeys := context.WithCancel(context.Background())
+	defer stopKeys()
+	keys.Start(keysCtx)
+	deps.APIKeys = keys
 
 	table, err := Compile(cfg, deps)
 	if err != nil {
@@ -428,8 +439,8 @@ func warnRestartOnly(log *slog.Logger, old, cur *config.Config) {
 		a.Limits.ReadHeaderTimeout != b.Limits.ReadHeaderTimeout || a.Limits.ReadTimeout != b.Limits.ReadTimeout ||
 		a.Limits.IdleTimeout != b.Limits.IdleTimeout || a.Limits.WriteTimeout != b.Limits.WriteTimeout ||
 		a.Limits.MaxHeader != b.Limits.MaxHeader || a.Limits.MaxConnections != b.Limits.MaxConnections ||
-		a.Limits.MaxConcurrentStreams != b.Limits.MaxConcurrentStreams || old.Log != cur.Log {
-		log.Warn("listener, TLS, timeout, header-limit and log settings changed: they take effect after a restart; routes, upstreams, body limits and headers were reloaded")
+		a.Limits.MaxConcurrentStreams != b.Limits.MaxConcurrentStreams || old.Log != cur.Log || old.APIKeys.Store != cur.APIKeys.Store {
+		log.Warn("listener, TLS (client certificates included), timeout, header-limit, log and API key store settings changed: they take effect after a restart; routes, upstreams, issuers, body limits and headers were reloaded")
 	}
 }
 
