@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-sec/rampart/internal/claims"
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
@@ -235,17 +236,17 @@ func (v *Verifier) Verify(ctx context.Context, tok string, allowed []string) (*p
 	if rerr != nil {
 		return nil, rerr
 	}
-	claims, rerr := parseClaims(j.payload)
+	cl, rerr := parseClaims(j.payload)
 	if rerr != nil {
 		return nil, rerr
 	}
-	iss, _ := claims["iss"].(string)
+	iss, _ := cl["iss"].(string)
 	var first *Error
 	for _, is := range v.byIss[iss] {
 		if !slices.Contains(allowed, is.cfg.Name) {
 			continue
 		}
-		e, err := is.verify(ctx, tok, j, claims, now)
+		e, err := is.verify(ctx, tok, j, cl, now)
 		if err != nil {
 			if first == nil {
 				first = err
@@ -266,7 +267,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string, allowed []string) (*p
 // verify checks a parsed token against this issuer: algorithm, key,
 // signature, then the claims. Nothing in the claims is trusted before the
 // signature verifies.
-func (is *issuer) verify(ctx context.Context, tok string, j *jws, claims map[string]any, now time.Time) (*entry, *Error) {
+func (is *issuer) verify(ctx context.Context, tok string, j *jws, cl map[string]any, now time.Time) (*entry, *Error) {
 	c := &is.cfg
 	if len(tok) > c.MaxTokenSize {
 		return nil, refuse(ReasonTooLarge)
@@ -309,7 +310,7 @@ func (is *issuer) verify(ctx context.Context, tok string, j *jws, claims map[str
 		return nil, refuse(ReasonBadSignature)
 	}
 
-	exp, ok, valid := numericDate(claims, "exp")
+	exp, ok, valid := claims.NumericDate(cl, "exp")
 	switch {
 	case !valid:
 		return nil, refuse(ReasonMalformedToken)
@@ -318,28 +319,28 @@ func (is *issuer) verify(ctx context.Context, tok string, j *jws, claims map[str
 	case now.After(exp.Add(c.Leeway)):
 		return nil, refuse(ReasonExpired)
 	}
-	if nbf, ok, valid := numericDate(claims, "nbf"); !valid {
+	if nbf, ok, valid := claims.NumericDate(cl, "nbf"); !valid {
 		return nil, refuse(ReasonMalformedToken)
 	} else if ok && now.Add(c.Leeway).Before(nbf) {
 		return nil, refuse(ReasonNotYetValid)
 	}
-	iat, ok, valid := numericDate(claims, "iat")
+	iat, ok, valid := claims.NumericDate(cl, "iat")
 	if !valid {
 		return nil, refuse(ReasonMalformedToken)
 	} else if ok && iat.After(now.Add(c.Leeway)) {
 		return nil, refuse(ReasonIssuedInFuture)
 	}
-	if !audienceMatches(claims["aud"], c.Audiences) {
+	if !claims.AudienceMatches(cl["aud"], c.Audiences) {
 		return nil, refuse(ReasonWrongAudience)
 	}
-	sub, _ := claims["sub"].(string)
+	sub, _ := cl["sub"].(string)
 	if sub == "" {
 		return nil, refuse(ReasonNoSubject)
 	}
-	jti, _ := claims["jti"].(string)
-	clientID, _ := claims["client_id"].(string)
+	jti, _ := cl["jti"].(string)
+	clientID, _ := cl["client_id"].(string)
 	if clientID == "" {
-		clientID, _ = claims["azp"].(string)
+		clientID, _ = cl["azp"].(string)
 	}
 	if is.v.isRevoked(c.Name, jti, sub, clientID, iat) {
 		return nil, refuse(ReasonRevoked)
@@ -350,7 +351,7 @@ func (is *issuer) verify(ctx context.Context, tok string, j *jws, claims map[str
 		Kind:    principal.User,
 		Issuer:  c.Name,
 		Method:  principal.JWT,
-		Claims:  claims,
+		Claims:  cl,
 		// When the gateway stops accepting the token: identity tokens
 		// derived from it must not outlive that.
 		Expires: exp.Add(c.Leeway),
@@ -359,17 +360,17 @@ func (is *issuer) verify(ctx context.Context, tok string, j *jws, claims map[str
 		// RFC 9068 §2.2: sub is the client itself for client credentials.
 		p.Kind = principal.Client
 	}
-	if v, ok := claimAt(claims, c.RolesClaim); ok {
-		p.Roles = stringList(v, false)
+	if v, ok := claims.At(cl, c.RolesClaim); ok {
+		p.Roles = claims.Strings(v, false)
 	}
 	if c.ScopesClaim != "" {
-		if v, ok := claimAt(claims, c.ScopesClaim); ok {
-			p.Scopes = stringList(v, true)
+		if v, ok := claims.At(cl, c.ScopesClaim); ok {
+			p.Scopes = claims.Strings(v, true)
 		}
-	} else if v, ok := claims["scope"]; ok {
-		p.Scopes = stringList(v, true)
-	} else if v, ok := claims["scp"]; ok {
-		p.Scopes = stringList(v, true)
+	} else if v, ok := cl["scope"]; ok {
+		p.Scopes = claims.Strings(v, true)
+	} else if v, ok := cl["scp"]; ok {
+		p.Scopes = claims.Strings(v, true)
 	}
 	return &entry{p: p, issuer: is, key: used, until: exp.Add(c.Leeway).UnixNano(), jti: jti, iat: iat}, nil
 }
