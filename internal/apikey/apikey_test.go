@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rampart-sec/rampart/internal/authn"
+	"github.com/rampart-sec/rampart/internal/securefile"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
@@ -554,7 +555,7 @@ func TestLeftoverTempFileIsHarmless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leftover := filepath.Join(filepath.Dir(path), tempPrefix(path)+"123456")
+	leftover := filepath.Join(filepath.Dir(path), securefile.TempPrefix(path)+"123456")
 	if err := os.WriteFile(leftover, before[:len(before)/2], 0o600); err != nil {
 		t.Fatal(err)
 	}

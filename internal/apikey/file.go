@@ -10,7 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/rampart-sec/rampart/internal/securefile"
 )
 
 // storeVersion is the only store file format this package reads and writes.
@@ -53,18 +54,6 @@ func statStore(path string) (fileID, error) {
 	return idOf(fi), nil
 }
 
-// checkPrivate refuses anything but a regular file that only its owner may
-// access: the store holds the key hashes and the pepper file the key that
-// makes them unguessable.
-func checkPrivate(what, path string, fi fs.FileInfo) error {
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s %s is not a regular file", what, path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s %s is accessible by group or others (mode %#o): chmod 600 it", what, path, perm)
-	}
-	return nil
-}
 
 // readStore reads and parses the store file at path. A missing file is an
 // empty store with the zero fileID. The identity is taken from the open
@@ -82,7 +71,7 @@ func readStore(path string) ([]Record, fileID, error) {
 	if err != nil {
 		return nil, fileID{}, fmt.Errorf("stat API key store: %w", err)
 	}
-	if err := checkPrivate("API key store", path, fi); err != nil {
+	if err := securefile.CheckPrivate("API key store", path, fi); err != nil {
 		return nil, fileID{}, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxStoreSize+1))
@@ -118,10 +107,6 @@ func parseStore(data []byte) ([]Record, error) {
 	return sf.Keys, nil
 }
 
-// tempPrefix names the temporary files of a store at path. Only writers
-// holding the store lock create them, so the lock holder may delete any it
-// finds: they are left over from a writer that crashed.
-func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
 
 // writeStore replaces the store file at path with recs, durably: the new
 // content goes to a temporary file that is synced before it is renamed over
@@ -137,65 +122,12 @@ func writeStore(path string, recs []Record) (fileID, error) {
 		return fileID{}, fmt.Errorf("encode API key store: %w", err)
 	}
 	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	removeStaleTemps(dir, tempPrefix(path))
-	f, err := os.CreateTemp(dir, tempPrefix(path)+"*") // mode 0600
+	securefile.RemoveStaleTemps(path)
+	fi, err := securefile.Write(path, data)
 	if err != nil {
 		return fileID{}, fmt.Errorf("write API key store: %w", err)
 	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name()) // fails harmlessly once renamed
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fileID{}, fmt.Errorf("write API key store %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fileID{}, fmt.Errorf("sync API key store %s: %w", path, err)
-	}
-	// The identity survives the rename (same inode, size and mtime), so
-	// this store's poller will not reload what it just wrote.
-	fi, err := f.Stat()
-	if err != nil {
-		return fileID{}, fmt.Errorf("stat API key store %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fileID{}, fmt.Errorf("write API key store %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fileID{}, fmt.Errorf("install API key store: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fileID{}, err
-	}
 	return idOf(fi), nil
-}
-
-// removeStaleTemps deletes temporary files that crashed writers left in dir.
-// Failing to delete one is harmless (it is never read), so errors are ignored.
-func removeStaleTemps(dir, prefix string) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
-			os.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
-}
-
-// syncDir makes a new directory entry in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }
 
 // PepperSize is the size of the pepper LoadOrCreatePepper makes, and the
@@ -227,21 +159,9 @@ func LoadOrCreatePepper(path string) ([]byte, error) {
 // loadPepper reads the pepper at path; an error wrapping fs.ErrNotExist
 // means there is no file.
 func loadPepper(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	p, err := securefile.ReadPrivate("API key pepper", path, 1<<10)
 	if err != nil {
-		return nil, fmt.Errorf("open API key pepper: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat API key pepper: %w", err)
-	}
-	if err := checkPrivate("API key pepper", path, fi); err != nil {
 		return nil, err
-	}
-	p, err := io.ReadAll(io.LimitReader(f, PepperSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read API key pepper %s: %w", path, err)
 	}
 	if len(p) != PepperSize {
 		return nil, fmt.Errorf("API key pepper %s: %d bytes, want exactly %d", path, len(p), PepperSize)
@@ -249,43 +169,19 @@ func loadPepper(path string) ([]byte, error) {
 	return p, nil
 }
 
-// createPepper writes a new pepper to path unless a file already exists there.
+// createPepper writes a new pepper to path unless a file already exists
+// there. It links rather than renames: a rename could replace a pepper
+// another process just created and silently invalidate the keys hashed with
+// it.
 func createPepper(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create API key pepper directory: %w", err)
-	}
 	p := make([]byte, PepperSize)
 	if _, err := rand.Read(p); err != nil {
 		return fmt.Errorf("generate API key pepper: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
-	if err != nil {
+	if _, err := securefile.Create(path, p); err != nil {
 		return fmt.Errorf("create API key pepper: %w", err)
 	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	if _, err := f.Write(p); err != nil {
-		return fmt.Errorf("write API key pepper %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync API key pepper %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write API key pepper %s: %w", path, err)
-	}
-	// No rename fallback where links are unsupported: a rename could
-	// replace a pepper another process just created and silently
-	// invalidate the keys hashed with it.
-	if err := os.Link(f.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil
-		}
-		return fmt.Errorf("install API key pepper: %w", err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
 // PepperPath is where the pepper of the store at path lives: beside it, so

@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rampart-sec/rampart/internal/securefile"
 )
 
 // File names of the development CA and leaf inside the DevCertificate dir.
@@ -348,52 +350,20 @@ func writeKeyAndCert(certPath, keyPath string, certDER []byte, key *ecdsa.Privat
 	if err != nil {
 		return fmt.Errorf("encode key: %w", err)
 	}
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})); err != nil {
+	if _, err := securefile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}))
+	_, err = securefile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}))
+	return err
 }
 
-// writeFileAtomic writes a 0600 file through a temporary file and a rename,
-// so readers see the old or the new content, never a partial one.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// checkPrivate fails if path is accessible to anyone but its owner.
+// checkPrivate fails if path is not a regular file private to its owner.
 func checkPrivate(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", path, err)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s is accessible to other users (mode %#o); chmod 600 it, or delete it to start over", path, perm)
-	}
-	return nil
+	return securefile.CheckPrivate("file", path, fi)
 }
 
 func readCertificate(path string) (*x509.Certificate, error) {

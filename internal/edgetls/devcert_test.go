@@ -399,7 +399,7 @@ func TestDevCertificateRefusesUnsafeState(t *testing.T) {
 			}
 			return p
 		}},
-		{name: "CA key world-readable", wantErr: "accessible to other users", setup: func(t *testing.T) string {
+		{name: "CA key world-readable", wantErr: "accessible by group or others", setup: func(t *testing.T) string {
 			d := filepath.Join(t.TempDir(), "dev")
 			if _, _, _, err := DevCertificate(d, nil); err != nil {
 				t.Fatal(err)

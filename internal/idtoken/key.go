@@ -8,10 +8,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
+
+	"github.com/rampart-sec/rampart/internal/securefile"
 )
 
 // LoadOrCreateKey returns the Ed25519 private key in the PKCS#8 PEM file at
@@ -41,27 +40,9 @@ const maxKeyFileSize = 4 << 10
 // loadKey reads the key at path; an error wrapping fs.ErrNotExist means
 // there is no file.
 func loadKey(path string) (ed25519.PrivateKey, error) {
-	f, err := os.Open(path)
+	data, err := securefile.ReadPrivate("identity key", path, maxKeyFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("open identity key: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat identity key: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("identity key %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("identity key %s is accessible by group or others (mode %#o): chmod 600 it", path, perm)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read identity key %s: %w", path, err)
-	}
-	if len(data) > maxKeyFileSize {
-		return nil, fmt.Errorf("identity key %s is too large to be an Ed25519 key", path)
+		return nil, err
 	}
 	block, rest := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
@@ -82,11 +63,7 @@ func loadKey(path string) (ed25519.PrivateKey, error) {
 }
 
 // createKey writes a new key to path unless a file already exists there.
-func createKey(path string) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create identity key directory: %w", err)
-	}
+func createKey(path string) error {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return fmt.Errorf("generate identity key: %w", err)
@@ -95,45 +72,10 @@ func createKey(path string) (err error) {
 	if err != nil {
 		return fmt.Errorf("encode identity key: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".identity-key-*.tmp") // mode 0600
-	if err != nil {
-		return fmt.Errorf("create identity key %s: %w", path, err)
-	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
-	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		return fmt.Errorf("write identity key %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync identity key %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write identity key %s: %w", path, err)
-	}
-	// Link, unlike rename, never replaces a key another process wrote
-	// meanwhile. Where hard links are not supported, rename.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil
-		}
-		if err := os.Rename(tmp.Name(), path); err != nil {
-			return fmt.Errorf("install identity key %s: %w", path, err)
-		}
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a new directory entry in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync identity key directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync identity key directory %s: %w", dir, err)
+	// Create links the key into place: another process's key, created
+	// meanwhile, wins and is what LoadOrCreateKey then reads.
+	if _, err := securefile.Create(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		return fmt.Errorf("create identity key: %w", err)
 	}
 	return nil
 }
