@@ -54,7 +54,6 @@ func statStore(path string) (fileID, error) {
 	return idOf(fi), nil
 }
 
-
 // readStore reads and parses the store file at path. A missing file is an
 // empty store with the zero fileID. The identity is taken from the open
 // file, so it always matches the content returned.
@@ -106,7 +105,6 @@ func parseStore(data []byte) ([]Record, error) {
 	}
 	return sf.Keys, nil
 }
-
 
 // writeStore replaces the store file at path with recs, durably: the new
 // content goes to a temporary file that is synced before it is renamed over
