@@ -16,7 +16,7 @@
 //	  .issuer    string  configured issuer name ("" for mTLS and API keys)
 //	  .roles     list(string)
 //	  .scopes    list(string)
-//	  .method    string  "jwt" | "introspection" | "mtls" | "apikey"
+//	  .method    string  "jwt" | "introspection" | "mtls" | "apikey" | "session"
 //	  .claims    map(string, dyn)  the token's claims as decoded from JSON:
 //	                     numbers are doubles, arrays lists, objects maps
 //	request              the request, after path normalization

@@ -12,7 +12,12 @@ func BenchmarkParseFull(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := func(string) (string, bool) { return "0123456789abcdef0123456789abcdef", true }
+	env := func(name string) (string, bool) {
+		if name == "SESSION_COOKIE_KEY" {
+			return fullCookieKey, true
+		}
+		return "0123456789abcdef0123456789abcdef", true
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {

@@ -33,8 +33,13 @@ func mustParse(t *testing.T, src string) *Config {
 // fullSecret is the HS256 secret testdata/full.yaml reads from ${LEGACY_ISSUER_HMAC_SECRET}.
 const fullSecret = "0123456789abcdef0123456789abcdef"
 
+// fullCookieKey is the login session key testdata/full.yaml reads from
+// ${SESSION_COOKIE_KEY}: base64 of 32 bytes.
+const fullCookieKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 func TestLoadFull(t *testing.T) {
 	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
+	t.Setenv("SESSION_COOKIE_KEY", fullCookieKey)
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +80,7 @@ func TestLoadFull(t *testing.T) {
 
 func TestSourceLines(t *testing.T) {
 	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
+	t.Setenv("SESSION_COOKIE_KEY", fullCookieKey)
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +132,7 @@ func TestSourceLines(t *testing.T) {
 // of the schema must appear in it.
 func TestFullUsesEveryKey(t *testing.T) {
 	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
+	t.Setenv("SESSION_COOKIE_KEY", fullCookieKey)
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +158,7 @@ gateway: {hsts: {enabled: true}}
 	// Every entry of the table is applied where it applies.
 	for _, dv := range defaults() {
 		each(reflect.ValueOf(cfg).Elem(), strings.Split(dv.Key, "."), "", func(_, field reflect.Value, path string) {
-			if dv.When != "" && strings.HasPrefix(path, "upstreams.v.") {
+			if dv.When != "" && (strings.HasPrefix(path, "upstreams.v.") || strings.HasPrefix(path, "login.")) {
 				if !field.IsZero() {
 					t.Errorf("%s = %v, want zero: %s only applies with %s", path, field.Interface(), dv.Key, dv.When)
 				}
@@ -168,6 +175,23 @@ gateway: {hsts: {enabled: true}}
 	}
 	if cfg.DataDir != "" {
 		t.Errorf("data_dir = %q, want empty (the CLI resolves it)", cfg.DataDir)
+	}
+}
+
+// Login's defaults apply once a login issuer is set.
+func TestLoginDefaults(t *testing.T) {
+	env := func(name string) (string, bool) { return fullCookieKey, name == "KEY" }
+	cfg, err := Parse("t.yaml", []byte(`
+upstreams: {u: {targets: ["http://127.0.0.1:9001"]}}
+issuers: [{name: corp, issuer: "https://sso.example", jwks_uri: "https://sso.example/jwks", audiences: [api], algorithms: [ES256]}]
+login: {issuer: corp, client_id: gw, redirect_url: "https://gw.example/.rampart/callback", cookie_key: "${KEY}"}
+routes: [{name: r, match: {path: /r}, upstream: u, auth: {login: true}}]
+`), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Login.LogoutPath != "/.rampart/logout" || cfg.Login.SessionTTL.Std() != 8*time.Hour {
+		t.Fatalf("login defaults: %+v", cfg.Login)
 	}
 }
 

@@ -46,6 +46,8 @@ func defaults() []defaultValue {
 		{Key: "issuers.*.max_token_size", Value: "8KiB"},
 		{Key: "issuers.*.introspection.cache_ttl", Value: "2m", When: "endpoint"},
 		{Key: "api_keys.header", Value: "X-API-Key"},
+		{Key: "login.logout_path", Value: "/.rampart/logout", When: "issuer"},
+		{Key: "login.session_ttl", Value: "8h", When: "issuer"},
 		{Key: "upstreams.*.balance", Value: "round_robin"},
 		{Key: "upstreams.*.timeout", Value: "30s"},
 		// try_timeout is further capped at timeout (see applyDefaults).

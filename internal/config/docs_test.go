@@ -178,7 +178,12 @@ func TestDocsExamples(t *testing.T) {
 	if len(blocks) < 2 {
 		t.Fatalf("found %d complete examples, want a minimal and a full one", len(blocks))
 	}
-	env := func(name string) (string, bool) { return "example-" + strings.ToLower(name), true }
+	env := func(name string) (string, bool) {
+		if strings.HasSuffix(name, "COOKIE_KEY") {
+			return fullCookieKey, true // a key must decode to 32 bytes
+		}
+		return "example-" + strings.ToLower(name), true
+	}
 	for i, b := range blocks {
 		_, err := Parse("example.yaml", []byte(b[1]), env)
 		if err == nil {

@@ -40,7 +40,7 @@ func TestBrokenConfigs(t *testing.T) {
 			`t.yaml:3: log.level: duplicate key (first set at line 2)`},
 		{"alias",
 			"log: &l {level: info}\nx: *l\n" + minimal,
-			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, issuers, log, routes, upstreams)"},
+			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, issuers, log, login, routes, upstreams)"},
 		{"second document",
 			minimal + "---\nlog: {level: info}\n",
 			`t.yaml:3: multiple YAML documents are not allowed (remove the second "---")`},
@@ -86,7 +86,17 @@ func TestBrokenConfigs(t *testing.T) {
 		{"mtls without client certificates at the edge, and a rule that accepts nothing",
 			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {mtls: true, api_keys: true}}\n  - {name: s, match: {path: /s}, upstream: u, auth: {scopes: [a]}}\n",
 			`t.yaml:3: routes[0].auth.mtls: needs gateway.tls.client_certs (mode and ca_file)` + "\n" +
-				`t.yaml:4: routes[1].auth: says nothing to accept: set issuers, mtls: true or api_keys: true (a protected route must say which credentials it accepts)`},
+				`t.yaml:4: routes[1].auth: says nothing to accept: set issuers, mtls: true, api_keys: true or login: true (a protected route must say which credentials it accepts)`},
+		{"login settings",
+			okUpstream + "\nissuers: [{name: corp, issuer: http://sso.example, jwks_uri: https://sso.example/jwks, audiences: [api], algorithms: [ES256]}]\nlogin: {issuer: corp, redirect_url: /callback, cookie_key: c2hvcnQ=, logout_path: x}\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {login: true}}\n",
+			`t.yaml:3: login.issuer: issuer corp: its issuer URL must be https (OpenID discovery starts there)` + "\n" +
+				`t.yaml:3: login.client_id: is required: the gateway's client id at the provider` + "\n" +
+				`t.yaml:3: login.redirect_url: must be the absolute https URL of the callback registered at the provider (http only on a loopback host), with a path` + "\n" +
+				`t.yaml:3: login.logout_path: must be a path starting with / and differ from the callback path` + "\n" +
+				`t.yaml:3: login.cookie_key: must come from the environment: write it as ${NAME}`},
+		{"a login route without login",
+			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {login: true}}\n",
+			`t.yaml:3: routes[0].auth.login: needs the login section (an OpenID provider to send browsers to)`},
 		{"client certificates and API key settings",
 			"gateway:\n  tls:\n    client_certs: {mode: sometimes}\napi_keys: {header: Authorization}\n" + okUpstream + "\n" + okRoute + "\n",
 			`t.yaml:3: gateway.tls.client_certs.mode: must be "optional" or "required", got "sometimes"` + "\n" +

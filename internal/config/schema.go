@@ -17,7 +17,9 @@ type Config struct {
 	// Issuers are the token issuers routes may trust.
 	Issuers []Issuer `yaml:"issuers"`
 	// APIKeys configures the API keys routes with auth.api_keys accept.
-	APIKeys   APIKeys              `yaml:"api_keys"`
+	APIKeys APIKeys `yaml:"api_keys"`
+	// Login configures browser login (OIDC) for routes with auth.login.
+	Login     Login                `yaml:"login"`
 	Upstreams map[string]*Upstream `yaml:"upstreams"`
 	Routes    []Route              `yaml:"routes"`
 
@@ -66,6 +68,25 @@ type ClientCerts struct {
 	Mode string `yaml:"mode"`
 	// CAFile holds the CAs that sign client certificates.
 	CAFile string `yaml:"ca_file"`
+}
+
+// Login is browser login at the gateway: OpenID Connect authorization code
+// with PKCE against one of the issuers, and an encrypted cookie session.
+type Login struct {
+	// Issuer names the issuers[] entry whose issuer URL is the OpenID provider.
+	Issuer       string `yaml:"issuer"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// RedirectURL is the callback registered at the provider; the gateway
+	// serves its path.
+	RedirectURL string `yaml:"redirect_url"`
+	// LogoutPath is the gateway path that ends the session.
+	LogoutPath string   `yaml:"logout_path"`
+	Scopes     []string `yaml:"scopes"`
+	// CookieKey is the base64 of 32 random bytes that encrypt the session
+	// cookie; it must come from ${ENV}.
+	CookieKey  string   `yaml:"cookie_key"`
+	SessionTTL Duration `yaml:"session_ttl"`
 }
 
 // APIKeys configures API keys for machine clients.
@@ -213,6 +234,9 @@ type AuthRule struct {
 	MTLS bool `yaml:"mtls"`
 	// APIKeys accepts an API key (api_keys).
 	APIKeys bool `yaml:"api_keys"`
+	// Login accepts a browser session and sends browsers without one to the
+	// login provider (login).
+	Login bool `yaml:"login"`
 	// ForwardToken sends the client's Authorization header to the upstream
 	// as well as the gateway's identity token (off by default).
 	ForwardToken bool `yaml:"forward_token"`

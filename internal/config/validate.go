@@ -23,6 +23,8 @@ type validator struct {
 	// clientCerts is true when the edge asks for client certificates, which
 	// routes with auth.mtls need.
 	clientCerts bool
+	// hasLogin is true when browser login is configured (auth.login needs it).
+	hasLogin bool
 }
 
 // errorf records a problem at path, unless decoding already refused the
@@ -64,6 +66,8 @@ func validate(cfg *Config, v *validator) {
 	v.apiKeys(&cfg.APIKeys)
 	v.clientCerts = cfg.Gateway.TLS.ClientCerts.Mode != ""
 	issuers := v.issuers(cfg.Issuers)
+	v.login(&cfg.Login, issuers, cfg.Issuers)
+	v.hasLogin = cfg.Login.Issuer != ""
 	v.routes(cfg.Routes, cfg.Upstreams, issuers)
 }
 

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -164,6 +166,83 @@ func (v *validator) introspection(p string, in *Introspection) {
 	}
 }
 
+// login checks browser login: an issuer to log in with, the client, the
+// callback and a session key that only the environment holds.
+func (v *validator) login(l *Login, names map[string]int, iss []Issuer) {
+	if l.Issuer == "" {
+		if l.ClientID != "" || l.RedirectURL != "" || l.CookieKey != "" || l.ClientSecret != "" || len(l.Scopes) > 0 {
+			v.errorf("login.issuer", "is required with the other login keys: the issuers[] name of the OpenID provider")
+		}
+		return
+	}
+	if i, ok := names[l.Issuer]; !ok {
+		msg := fmt.Sprintf("%s is not defined in issuers", v.q("login.issuer", l.Issuer))
+		if s := suggest(l.Issuer, sortedKeys(names)); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		v.errorf("login.issuer", "%s", msg)
+	} else if !strings.HasPrefix(iss[i].Issuer, "https://") && !loopbackHTTP(iss[i].Issuer) {
+		v.errorf("login.issuer", "issuer %s: its issuer URL must be https (OpenID discovery starts there)", l.Issuer)
+	}
+	if l.ClientID == "" {
+		v.errorf("login.client_id", "is required: the gateway's client id at the provider")
+	}
+	if l.ClientSecret != "" && !v.expanded("login.client_secret") {
+		v.errorf("login.client_secret", "must come from the environment: write it as ${NAME}")
+	}
+	callback := ""
+	if u, err := url.Parse(l.RedirectURL); l.RedirectURL == "" || err != nil || u.Host == "" || u.Path == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopbackHTTP(l.RedirectURL))) {
+		v.errorf("login.redirect_url", "must be the absolute https URL of the callback registered at the provider (http only on a loopback host), with a path")
+	} else {
+		callback = u.Path
+	}
+	if !strings.HasPrefix(l.LogoutPath, "/") || l.LogoutPath == callback {
+		v.errorf("login.logout_path", "must be a path starting with / and differ from the callback path")
+	}
+	switch {
+	case l.CookieKey == "":
+		v.errorf("login.cookie_key", "is required: base64 of 32 random bytes, written as ${NAME} (e.g. openssl rand -base64 32)")
+	case !v.expanded("login.cookie_key"):
+		v.errorf("login.cookie_key", "must come from the environment: write it as ${NAME}")
+	default:
+		if _, err := DecodeKey32(l.CookieKey); err != nil {
+			v.errorf("login.cookie_key", "%v", err)
+		}
+	}
+	if l.SessionTTL < 60e9 || l.SessionTTL.Std() > 7*24*3600e9 {
+		v.errorf("login.session_ttl", "must be between 1m and 168h")
+	}
+	for i, sc := range l.Scopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\"\\") || hasControl(sc) {
+			v.errorf(fmt.Sprintf("login.scopes[%d]", i), "must be a non-empty scope token")
+		}
+	}
+}
+
+// DecodeKey32 decodes a 32-byte key written in base64 (standard or URL
+// alphabet, padded or not). The message never shows the value.
+func DecodeKey32(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			if len(b) != 32 {
+				return nil, fmt.Errorf("decodes to %d bytes; 32 are required", len(b))
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("is not base64")
+}
+
+// loopbackHTTP reports whether s is an http URL to a loopback host.
+func loopbackHTTP(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
 // apiKeys checks the API key settings.
 func (v *validator) apiKeys(a *APIKeys) {
 	h := a.Header
@@ -253,8 +332,11 @@ func (v *validator) routeAuth(p string, r *Route, issuers map[string]int, issuer
 	if rule.MTLS && !v.clientCerts {
 		v.errorf(ap+".mtls", "needs gateway.tls.client_certs (mode and ca_file)")
 	}
-	if len(rule.Issuers) == 0 && !rule.MTLS && !rule.APIKeys {
-		v.errorf(ap, "says nothing to accept: set issuers, mtls: true or api_keys: true (a protected route must say which credentials it accepts)")
+	if rule.Login && !v.hasLogin {
+		v.errorf(ap+".login", "needs the login section (an OpenID provider to send browsers to)")
+	}
+	if len(rule.Issuers) == 0 && !rule.MTLS && !rule.APIKeys && !rule.Login {
+		v.errorf(ap, "says nothing to accept: set issuers, mtls: true, api_keys: true or login: true (a protected route must say which credentials it accepts)")
 	}
 	if rule.ForwardToken && len(rule.Issuers) == 0 {
 		v.errorf(ap+".forward_token", "only applies with issuers")

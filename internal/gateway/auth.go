@@ -35,8 +35,9 @@ const IdentityTTL = 60 * time.Second
 type routeAuth struct {
 	// issuers the route accepts bearer tokens from.
 	issuers []string
-	// mtls and apiKeys: the route accepts a verified client certificate, an API key.
-	mtls, apiKeys bool
+	// mtls, apiKeys and login: the route accepts a verified client
+	// certificate, an API key, a browser session.
+	mtls, apiKeys, login bool
 	// policy checks scopes, roles and allow; nil when the route has none.
 	policy       *authz.Policy
 	needsRequest bool
@@ -46,7 +47,7 @@ type routeAuth struct {
 }
 
 // protected reports whether the route needs a credential.
-func (ra *routeAuth) protected() bool { return ra.issuers != nil || ra.mtls || ra.apiKeys }
+func (ra *routeAuth) protected() bool { return ra.issuers != nil || ra.mtls || ra.apiKeys || ra.login }
 
 // keyVerifier checks API keys (internal/apikey's Store).
 type keyVerifier interface {
@@ -69,7 +70,7 @@ func compileAuth(i int, rc *config.Route, src *config.Source) (*routeAuth, confi
 	rule := authz.Rule{Allow: rc.Allow}
 	if r := rc.Auth.Rule; r != nil {
 		ra.issuers = r.Issuers
-		ra.mtls, ra.apiKeys = r.MTLS, r.APIKeys
+		ra.mtls, ra.apiKeys, ra.login = r.MTLS, r.APIKeys, r.Login
 		ra.forwardToken = r.ForwardToken
 		ra.scopes = r.Scopes
 		rule.Scopes, rule.Roles = r.Scopes, r.Roles
@@ -248,10 +249,18 @@ func (h *Handler) authenticate(t *Table, w *recorder, r *http.Request, st *state
 	p := anonymous
 	if ra.protected() {
 		var err error
-		p, err = t.credential(r, ra)
+		p, err = t.credential(r, ra, st)
 		if err != nil {
 			var ae *authn.Error
 			switch {
+			case err == errLoginRequired:
+				// A browser goes to the provider, anything else gets 401.
+				h.deps.Events.Emit(event.Event{Type: event.AuthnFailed, Severity: event.Info, Route: st.route.name,
+					ClientIP: st.fwd.client, RequestID: st.fwd.requestID, Reason: reasonLoginRequired})
+				t.applySecurityHeaders(w.Header())
+				w.Header().Set("X-Request-Id", st.fwd.requestID)
+				t.login.cur.Load().Start(w, r)
+				return reasonLoginRequired
 			case !errors.As(err, &ae):
 				// RFC 6750 §3.1: no error code when the request had no credentials.
 				if ra.issuers != nil {
@@ -311,7 +320,7 @@ const (
 // a bearer token (a JWT verified locally, anything else introspected), an
 // API key, or, when neither is sent, a verified client certificate. Errors
 // are *authn.Error, or authn.ErrNoCredentials when there is none.
-func (t *Table) credential(r *http.Request, ra *routeAuth) (*principal.Principal, error) {
+func (t *Table) credential(r *http.Request, ra *routeAuth, st *state) (*principal.Principal, error) {
 	_, hasBearer := r.Header["Authorization"]
 	var apiKey []string
 	if t.apiKeyHeader != "" {
@@ -343,14 +352,32 @@ func (t *Table) credential(r *http.Request, ra *routeAuth) (*principal.Principal
 			return nil, &authn.Error{Reason: authn.ReasonMalformed, Code: "invalid_request"}
 		}
 		return t.apiKeys.Verify(apiKey[0])
-	case ra.mtls:
+	}
+	if ra.login && t.login != nil {
+		if p := t.login.session(r); p != nil {
+			if !sameOrigin(r, st.fwd.proto, st.fwd.host) {
+				return nil, &authn.Error{Reason: reasonCrossSite, Code: "invalid_request"}
+			}
+			return p, nil
+		}
+	}
+	if ra.mtls {
 		// HTTP/2 requests carry the TLS state; HTTP/1 connections are
 		// wrapped by the framing inspector, which keeps it.
 		cs := r.TLS
 		if c := framing.FromContext(r.Context()); cs == nil && c != nil {
 			cs = c.TLS()
 		}
-		return authn.CertificatePrincipal(cs)
+		p, err := authn.CertificatePrincipal(cs)
+		if err != authn.ErrNoCredentials || !ra.login {
+			return p, err
+		}
+	}
+	if ra.login {
+		if !t.login.ready() {
+			return nil, &authn.Error{Reason: authn.ReasonKeysUnavailable, Code: "invalid_token"}
+		}
+		return nil, errLoginRequired
 	}
 	return nil, authn.ErrNoCredentials
 }

@@ -36,6 +36,9 @@ type Deps struct {
 	Identity *idtoken.Signer
 	// APIKeys checks API keys (internal/apikey's Store); nil refuses them.
 	APIKeys keyVerifier
+	// Login is browser login; nil when not configured (login routes then
+	// refuse everyone but other credentials).
+	Login *login
 }
 
 // Table is one configuration compiled for serving: the router, each route's
@@ -58,6 +61,8 @@ type Table struct {
 	// no key store is configured.
 	apiKeys      keyVerifier
 	apiKeyHeader string
+	// login is browser login (Deps.Login), shared by every table.
+	login *login
 }
 
 // route is the compiled chain of one configured route.
@@ -110,6 +115,7 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 		errs = append(errs, src.Errorf("gateway.trusted_proxies", "%v", err))
 	}
 	t.trust = tr
+	t.login = deps.Login
 	if deps.APIKeys != nil {
 		t.apiKeys = deps.APIKeys
 		t.apiKeyHeader = http.CanonicalHeaderKey(cfg.APIKeys.Header)

@@ -26,6 +26,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/framing"
 	"github.com/rampart-sec/rampart/internal/logging"
+	"github.com/rampart-sec/rampart/internal/oidclogin"
 	"github.com/rampart-sec/rampart/internal/router"
 	"github.com/rampart-sec/rampart/internal/upstream"
 	"github.com/rampart-sec/rampart/sdk/principal"
@@ -188,6 +189,19 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 	}
 	st.canon = canon
 
+	// The gateway's own login paths (callback, logout) come before routing.
+	if handled, reason := t.login.serveOwnPath(w, r, canon); handled {
+		switch reason {
+		case "":
+			return ""
+		case "login_unavailable":
+			return refuse(http.StatusServiceUnavailable, "unavailable", event.AuthnFailed, event.High, reason, "", false)
+		}
+		// The login package answered the client; the reason goes to the event.
+		ev(event.AuthnFailed, event.Medium, reason, "browser login callback refused")
+		return "login_failed"
+	}
+
 	var params router.Params
 	idx, res, allow := t.router.Match(r.Host, canon, r.Method, semicolon, &params)
 	switch res {
@@ -334,6 +348,10 @@ func (t *Table) newProxy(pool *upstream.Pool, deps Deps) *httputil.ReverseProxy 
 			if t.apiKeyHeader != "" {
 				// An API key is a credential: it never reaches a service.
 				delete(h, t.apiKeyHeader)
+			}
+			if t.login != nil {
+				// Nor does the login session.
+				stripCookies(h, oidclogin.DefaultCookieName, oidclogin.LoginCookieName)
 			}
 			if st.principal != nil {
 				identify(h, st)

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +99,12 @@ func Run(ctx context.Context, o Options) error {
 	defer stopKeys()
 	keys.Start(keysCtx)
 	deps.APIKeys = keys
+	if deps.Login, err = newLogin(cfg, logger, bus); err != nil {
+		return err
+	}
+	if deps.Login != nil {
+		deps.Login.start(keysCtx)
+	}
 
 	table, err := Compile(cfg, deps)
 	if err != nil {
@@ -301,9 +309,11 @@ type upstreamStatus struct {
 // tableStatus is /readyz's detail: each pool, each issuer's key set, and the
 // routes that cannot serve yet because an issuer they need has no keys.
 type tableStatus struct {
-	Upstreams      map[string]upstreamStatus `json:"upstreams"`
-	Issuers        map[string]bool           `json:"issuers,omitempty"`
-	RoutesNotReady []string                  `json:"routes_not_ready,omitempty"`
+	Upstreams map[string]upstreamStatus `json:"upstreams"`
+	Issuers   map[string]bool           `json:"issuers,omitempty"`
+	// Login is "ready" or "discovering" when browser login is configured.
+	Login          string   `json:"login,omitempty"`
+	RoutesNotReady []string `json:"routes_not_ready,omitempty"`
 }
 
 func (t *Table) status() tableStatus {
@@ -318,6 +328,17 @@ func (t *Table) status() tableStatus {
 		}
 		out.Upstreams[name] = s
 	}
+	if t.login != nil {
+		out.Login = "discovering"
+		if t.login.ready() {
+			out.Login = "ready"
+		}
+	}
+	for _, rt := range t.routes {
+		if rt.auth != nil && rt.auth.login && !t.login.ready() {
+			out.RoutesNotReady = append(out.RoutesNotReady, rt.name)
+		}
+	}
 	if t.verifier != nil {
 		out.Issuers = make(map[string]bool, len(t.verifier.issuers))
 		for _, is := range t.verifier.issuers {
@@ -328,7 +349,7 @@ func (t *Table) status() tableStatus {
 				continue
 			}
 			for _, name := range rt.auth.issuers {
-				if !out.Issuers[name] {
+				if !out.Issuers[name] && !slices.Contains(out.RoutesNotReady, rt.name) {
 					out.RoutesNotReady = append(out.RoutesNotReady, rt.name)
 					break
 				}
@@ -439,8 +460,9 @@ func warnRestartOnly(log *slog.Logger, old, cur *config.Config) {
 		a.Limits.ReadHeaderTimeout != b.Limits.ReadHeaderTimeout || a.Limits.ReadTimeout != b.Limits.ReadTimeout ||
 		a.Limits.IdleTimeout != b.Limits.IdleTimeout || a.Limits.WriteTimeout != b.Limits.WriteTimeout ||
 		a.Limits.MaxHeader != b.Limits.MaxHeader || a.Limits.MaxConnections != b.Limits.MaxConnections ||
-		a.Limits.MaxConcurrentStreams != b.Limits.MaxConcurrentStreams || old.Log != cur.Log || old.APIKeys.Store != cur.APIKeys.Store {
-		log.Warn("listener, TLS (client certificates included), timeout, header-limit, log and API key store settings changed: they take effect after a restart; routes, upstreams, issuers, body limits and headers were reloaded")
+		a.Limits.MaxConcurrentStreams != b.Limits.MaxConcurrentStreams || old.Log != cur.Log || old.APIKeys.Store != cur.APIKeys.Store ||
+		!reflect.DeepEqual(old.Login, cur.Login) {
+		log.Warn("listener, TLS (client certificates included), timeout, header-limit, log, API key store and login settings changed: they take effect after a restart; routes, upstreams, issuers, body limits and headers were reloaded")
 	}
 }
 

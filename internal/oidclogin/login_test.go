@@ -92,7 +92,7 @@ func TestLoginFlow(t *testing.T) {
 		Kind:    principal.User,
 		Issuer:  "corp",
 		Roles:   []string{"admin", "dev"},
-		Method:  principal.JWT,
+		Method:  principal.Session,
 		Claims: map[string]any{
 			"sub": "alice", "email": "alice@example.com", "name": "Alice Liddell",
 			"preferred_username": "alice", "login": "oidc",

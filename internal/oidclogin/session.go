@@ -126,7 +126,7 @@ func (l *Login) principal(value string) *principal.Principal {
 		Kind:    principal.User,
 		Issuer:  l.name,
 		Roles:   s.Roles,
-		Method:  principal.JWT,
+		Method:  principal.Session,
 		Claims:  claims,
 		Expires: time.Unix(exp, 0),
 	}

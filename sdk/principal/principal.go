@@ -60,6 +60,7 @@ const (
 	Introspection Method = "introspection"
 	MTLS          Method = "mtls"
 	APIKey        Method = "apikey"
+	Session       Method = "session" // a browser session from an OIDC login at the gateway
 )
 
 // Principal is a verified identity. The zero value is no identity.

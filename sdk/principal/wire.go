@@ -32,7 +32,7 @@ func (k Kind) Valid() bool {
 // Valid reports whether m is one of the methods defined by this package.
 func (m Method) Valid() bool {
 	switch m {
-	case JWT, Introspection, MTLS, APIKey:
+	case JWT, Introspection, MTLS, APIKey, Session:
 		return true
 	}
 	return false
