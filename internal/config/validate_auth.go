@@ -61,8 +61,8 @@ func (v *validator) issuers(iss []Issuer) map[string]int {
 		}
 		v.introspection(p+".introspection", &is.Introspection)
 		if is.CAFile != "" {
-			if !strings.HasPrefix(is.JWKSURI, "https://") && !strings.HasPrefix(is.Introspection.Endpoint, "https://") {
-				v.errorf(p+".ca_file", "only applies to an https jwks_uri or introspection endpoint")
+			if !strings.HasPrefix(is.JWKSURI, "https://") && !strings.HasPrefix(is.Introspection.Endpoint, "https://") && !strings.HasPrefix(is.Issuer, "https://") {
+				v.errorf(p+".ca_file", "only applies to an https jwks_uri, introspection endpoint or issuer URL (login)")
 			} else {
 				v.readable(p+".ca_file", is.CAFile)
 			}

@@ -46,9 +46,14 @@ func newLogin(cfg *config.Config, log *slog.Logger, events event.Emitter) (*logi
 		return nil, nil
 	}
 	var issuerURL string
-	for _, is := range cfg.Issuers {
-		if is.Name == l.Issuer {
+	var hc *http.Client
+	for i := range cfg.Issuers {
+		if is := &cfg.Issuers[i]; is.Name == l.Issuer {
 			issuerURL = is.Issuer
+			var err error
+			if hc, err = issuerHTTPClient(is); err != nil {
+				return nil, err
+			}
 		}
 	}
 	key, err := config.DecodeKey32(l.CookieKey)
@@ -63,6 +68,7 @@ func newLogin(cfg *config.Config, log *slog.Logger, events event.Emitter) (*logi
 		cfg: oidclogin.Config{
 			Name: l.Issuer, IssuerURL: issuerURL, ClientID: l.ClientID, ClientSecret: l.ClientSecret,
 			RedirectURL: l.RedirectURL, Scopes: l.Scopes, CookieKey: key, SessionTTL: l.SessionTTL.Std(),
+			HTTPClient: hc,
 		},
 		callbackPath: u.Path,
 		logoutPath:   l.LogoutPath,

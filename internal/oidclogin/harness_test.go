@@ -3,6 +3,8 @@ package oidclogin
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-sec/rampart/internal/oidclogin/oidctest"
 	"github.com/rampart-sec/rampart/sdk/principal"
+)
+
+const (
+	testClientID = oidctest.DefaultClientID
+	testSecret   = oidctest.DefaultClientSecret
 )
 
 // browserAccept is what a browser sends when it navigates to a page.
@@ -39,13 +47,13 @@ func (c *clock) advance(d time.Duration) {
 }
 
 // harness is a gateway (a TLS server on 127.0.0.1 that serves Callback,
-// Logout, and Session-or-Start for every other path) in front of a test OP,
-// and a browser: an http.Client with a cookie jar that does not follow
-// redirects, so each hop is driven and checked.
+// Logout, and Session-or-Start for every other path) in front of a test OP
+// (an oidctest.Provider), and a browser: an http.Client with a cookie jar
+// that does not follow redirects, so each hop is driven and checked.
 type harness struct {
 	t       *testing.T
 	clock   *clock
-	op      *testOP
+	op      *oidctest.Provider
 	cfg     Config
 	login   *Login
 	gw      *httptest.Server
@@ -57,23 +65,24 @@ type harness struct {
 
 // newHarness starts the OP and the gateway; opts adjust the config and the
 // OP before New runs discovery.
-func newHarness(t *testing.T, opts ...func(*Config, *testOP)) *harness {
+func newHarness(t *testing.T, opts ...func(*Config, *oidctest.Provider)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &clock{t: time.Unix(time.Now().Unix(), 0)}, errs: make(chan error, 32)}
-	h.op = newTestOP(t, h.clock.now)
+	h.op = oidctest.New(t)
+	h.op.Now = h.clock.now
 	h.gw = httptest.NewTLSServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.gw.Close)
 	h.gwURL, _ = url.Parse(h.gw.URL)
-	h.op.redirectURL = h.gw.URL + "/.rampart/login/callback"
+	h.op.RedirectURL = h.gw.URL + "/.rampart/login/callback"
 	h.cfg = Config{
 		Name:         "corp",
-		IssuerURL:    h.op.issuer(),
-		ClientID:     testClientID,
-		ClientSecret: testSecret,
-		RedirectURL:  h.op.redirectURL,
+		IssuerURL:    h.op.Issuer(),
+		ClientID:     h.op.ClientID,
+		ClientSecret: h.op.ClientSecret,
+		RedirectURL:  h.op.RedirectURL,
 		Scopes:       []string{"profile", "email", "openid"},
 		CookieKey:    newKey(t),
-		HTTPClient:   h.op.srv.Client(),
+		HTTPClient:   h.op.Client(),
 		now:          h.clock.now,
 	}
 	for _, o := range opts {
@@ -92,6 +101,13 @@ func newHarness(t *testing.T, opts ...func(*Config, *testOP)) *harness {
 		Timeout:       10 * time.Second,
 	}
 	return h
+}
+
+// s256 is the PKCE S256 challenge of verifier (RFC 7636 4.2), computed
+// here rather than taken from the code under test.
+func s256(verifier string) string {
+	h := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 func newKey(t *testing.T) []byte {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/rampart-sec/rampart/internal/oidclogin/oidctest"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
@@ -29,13 +30,13 @@ func TestLoginFlow(t *testing.T) {
 	}
 	auth := r.location(t)
 	q := auth.Query()
-	if auth.Host != strings.TrimPrefix(h.op.issuer(), "https://") || auth.Path != "/authorize" {
+	if auth.Host != strings.TrimPrefix(h.op.Issuer(), "https://") || auth.Path != "/authorize" {
 		t.Errorf("redirected to %s, want the OP's /authorize", auth)
 	}
 	want := map[string]string{
 		"response_type":         "code",
 		"client_id":             testClientID,
-		"redirect_uri":          h.op.redirectURL,
+		"redirect_uri":          h.op.RedirectURL,
 		"scope":                 "openid profile email",
 		"code_challenge_method": "S256",
 	}
@@ -71,8 +72,8 @@ func TestLoginFlow(t *testing.T) {
 	}
 
 	// PKCE: the verifier the gateway sent is the one its challenge commits to.
-	seen := h.op.seen()
-	verifiers, challenges, auths := seen.verifiers, seen.challenges, seen.clientAuth
+	seen := h.op.Seen()
+	verifiers, challenges, auths := seen.Verifiers, seen.Challenges, seen.ClientAuth
 	if len(verifiers) != 1 || len(verifiers[0]) != 43 || s256(verifiers[0]) != q.Get("code_challenge") || challenges[0] != q.Get("code_challenge") {
 		t.Errorf("verifiers %q do not match challenge %q", verifiers, q.Get("code_challenge"))
 	}
@@ -154,7 +155,7 @@ func TestCallbackRefuses(t *testing.T) {
 		forged := withParam(cb, "state", rand.Text())
 		r, err := h.callback(forged)
 		refusedWith(t, h, r, err, 400, ReasonStateMismatch)
-		if n := len(h.op.seen().verifiers); n != 0 {
+		if n := len(h.op.Seen().Verifiers); n != 0 {
 			t.Errorf("the code was exchanged %d times", n)
 		}
 		// The forged callback did not cancel the user's own login.
@@ -245,7 +246,7 @@ func TestCallbackRefuses(t *testing.T) {
 		cb := h.authorize(h.begin("/"))
 		r, err := h.callback(withParam(cb, "iss", "https://evil.example"))
 		refusedWith(t, h, r, err, 400, ReasonIssuerMismatch)
-		if n := len(h.op.seen().verifiers); n != 0 {
+		if n := len(h.op.Seen().Verifiers); n != 0 {
 			t.Errorf("the code was exchanged %d times", n)
 		}
 	})
@@ -274,25 +275,25 @@ func TestCallbackRefuses(t *testing.T) {
 		h.setCookie(LoginCookieName, stolen)
 		r, err := h.callback(cb)
 		refusedWith(t, h, r, err, 401, ReasonExchangeRefused)
-		if seen := h.op.seen(); seen.replays != 1 || !slices.Contains(seen.refusals, "unknown or used code") {
-			t.Errorf("OP saw %d replays, refusals %q", seen.replays, seen.refusals)
+		if seen := h.op.Seen(); seen.Replays != 1 || !slices.Contains(seen.Refusals, "unknown or used code") {
+			t.Errorf("OP saw %d replays, refusals %q", seen.Replays, seen.Refusals)
 		}
 		if !strings.Contains(err.Error(), "invalid_grant") {
 			t.Errorf("error %v does not say invalid_grant", err)
 		}
 	})
 	t.Run("no ID token", func(t *testing.T) {
-		h := newHarness(t, func(_ *Config, op *testOP) { op.noIDToken = true })
+		h := newHarness(t, func(_ *Config, op *oidctest.Provider) { op.NoIDToken = true })
 		r, err := h.callback(h.authorize(h.begin("/")))
 		refusedWith(t, h, r, err, 401, ReasonNoIDToken)
 	})
 	t.Run("key set down", func(t *testing.T) {
-		h := newHarness(t, func(_ *Config, op *testOP) { op.jwksDown = true })
+		h := newHarness(t, func(_ *Config, op *oidctest.Provider) { op.JWKSDown = true })
 		r, err := h.callback(h.authorize(h.begin("/")))
 		refusedWith(t, h, r, err, 502, ReasonIssuerUnavailable)
 	})
 	t.Run("wrong client secret", func(t *testing.T) {
-		h := newHarness(t, func(c *Config, _ *testOP) { c.ClientSecret = "wrong" })
+		h := newHarness(t, func(c *Config, _ *oidctest.Provider) { c.ClientSecret = "wrong" })
 		r, err := h.callback(h.authorize(h.begin("/")))
 		refusedWith(t, h, r, err, 401, ReasonExchangeRefused)
 		if strings.Contains(err.Error(), "wrong") {
@@ -300,7 +301,7 @@ func TestCallbackRefuses(t *testing.T) {
 		}
 	})
 	t.Run("token endpoint down", func(t *testing.T) {
-		h := newHarness(t, func(_ *Config, op *testOP) { op.tokenURL = "https://127.0.0.1:1/token" })
+		h := newHarness(t, func(_ *Config, op *oidctest.Provider) { op.TokenURL = "https://127.0.0.1:1/token" })
 		r, err := h.callback(h.authorize(h.begin("/")))
 		refusedWith(t, h, r, err, 502, ReasonIssuerUnavailable)
 	})
@@ -331,9 +332,9 @@ func TestIDTokenChecks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.op.forge = tc.forge
+			h.op.ForgeSignature = tc.forge
 			if tc.adjust != nil {
-				h.op.setClaims(func(c map[string]any) { tc.adjust(c, h.clock.now()) })
+				h.op.AdjustClaims = func(c map[string]any) { tc.adjust(c, h.clock.now()) }
 			}
 			r, err := h.callback(h.authorize(h.begin("/")))
 			if tc.reason == "" {
@@ -362,18 +363,18 @@ func TestOPChecksPKCE(t *testing.T) {
 	form := url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {cb.Query().Get("code")},
-		"redirect_uri":  {h.op.redirectURL},
+		"redirect_uri":  {h.op.RedirectURL},
 		"code_verifier": {strings.Repeat("A", 43)},
 		"client_id":     {testClientID},
 		"client_secret": {testSecret},
 	}
-	resp, err := h.op.srv.Client().PostForm(h.op.issuer()+"/token", form)
+	resp, err := h.op.Client().PostForm(h.op.Issuer()+"/token", form)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if seen := h.op.seen(); resp.StatusCode != http.StatusBadRequest || !slices.Contains(seen.refusals, "PKCE verifier") {
-		t.Fatalf("OP answered %d to a wrong verifier (refusals %q)", resp.StatusCode, seen.refusals)
+	if seen := h.op.Seen(); resp.StatusCode != http.StatusBadRequest || !slices.Contains(seen.Refusals, "PKCE verifier") {
+		t.Fatalf("OP answered %d to a wrong verifier (refusals %q)", resp.StatusCode, seen.Refusals)
 	}
 	// The code is spent: the gateway's own exchange is refused too.
 	r, err := h.callback(cb)
@@ -582,11 +583,11 @@ func TestSessionSize(t *testing.T) {
 	long := strings.Repeat("x", 250)
 	t.Run("large ID token, small cookie", func(t *testing.T) {
 		h := newHarness(t)
-		h.op.setClaims(func(c map[string]any) {
+		h.op.AdjustClaims = func(c map[string]any) {
 			c["name"] = strings.Repeat("n", 1000) // over maxClaimLen: dropped
 			c["groups"] = roles(300)              // not kept
 			c["address"] = map[string]any{"street": long}
-		})
+		}
 		r := h.loginAs("/")
 		sc := checkCookie(t, r, DefaultCookieName, 8*3600)
 		if len(sc.Value) > 400 {
@@ -599,10 +600,10 @@ func TestSessionSize(t *testing.T) {
 	})
 	t.Run("many roles: claims dropped, roles kept", func(t *testing.T) {
 		h := newHarness(t)
-		h.op.setClaims(func(c map[string]any) {
+		h.op.AdjustClaims = func(c map[string]any) {
 			c["roles"] = roles(90)
 			c["name"], c["email"], c["preferred_username"] = long, long, long
-		})
+		}
 		r := h.loginAs("/")
 		sc := checkCookie(t, r, DefaultCookieName, 8*3600)
 		if n := len(sc.Name) + 1 + len(sc.Value); n > 3<<10 {
@@ -615,7 +616,7 @@ func TestSessionSize(t *testing.T) {
 	})
 	t.Run("too many roles", func(t *testing.T) {
 		h := newHarness(t)
-		h.op.setClaims(func(c map[string]any) { c["roles"] = roles(300) })
+		h.op.AdjustClaims = func(c map[string]any) { c["roles"] = roles(300) }
 		r, err := h.callback(h.authorize(h.begin("/")))
 		var e *Error
 		if !errors.As(err, &e) || e.Reason != ReasonSessionTooLarge || r.StatusCode != 500 || r.cookie(DefaultCookieName) != nil {
@@ -625,10 +626,10 @@ func TestSessionSize(t *testing.T) {
 }
 
 func TestRolesClaimPath(t *testing.T) {
-	h := newHarness(t, func(c *Config, _ *testOP) { c.RolesClaim = "realm_access.roles" })
-	h.op.setClaims(func(c map[string]any) {
+	h := newHarness(t, func(c *Config, _ *oidctest.Provider) { c.RolesClaim = "realm_access.roles" })
+	h.op.AdjustClaims = func(c map[string]any) {
 		c["realm_access"] = map[string]any{"roles": []string{"auditor", "", "reader"}}
-	})
+	}
 	h.loginAs("/")
 	p := sessionOf(h.login, DefaultCookieName, h.cookie(DefaultCookieName))
 	if !slices.Equal(p.Roles, []string{"auditor", "reader"}) {
@@ -644,7 +645,7 @@ func TestLogout(t *testing.T) {
 		t.Fatalf("status %d", r.StatusCode)
 	}
 	loc := r.location(t)
-	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != h.op.issuer()+"/logout" ||
+	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != h.op.Issuer()+"/logout" ||
 		loc.Query().Get("client_id") != testClientID || loc.Query().Get("ui") != "1" {
 		t.Errorf("Location %s, want the end_session_endpoint with client_id", loc)
 	}
@@ -660,7 +661,7 @@ func TestLogout(t *testing.T) {
 	}
 
 	t.Run("issuer without end_session_endpoint", func(t *testing.T) {
-		h := newHarness(t, func(_ *Config, op *testOP) { op.noEndSession = true })
+		h := newHarness(t, func(_ *Config, op *oidctest.Provider) { op.NoEndSession = true })
 		h.loginAs("/")
 		r := h.navigate(h.gw.URL+"/.rampart/logout", http.MethodPost)
 		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
@@ -672,27 +673,27 @@ func TestLogout(t *testing.T) {
 
 func TestClientAuthentication(t *testing.T) {
 	t.Run("public client: PKCE only", func(t *testing.T) {
-		h := newHarness(t, func(c *Config, op *testOP) { c.ClientSecret, op.secret = "", "" })
+		h := newHarness(t, func(c *Config, op *oidctest.Provider) { c.ClientSecret, op.ClientSecret = "", "" })
 		h.loginAs("/")
-		if auth := h.op.seen().clientAuth; !slices.Equal(auth, []string{"none"}) || h.cookie(DefaultCookieName) == "" {
+		if auth := h.op.Seen().ClientAuth; !slices.Equal(auth, []string{"none"}) || h.cookie(DefaultCookieName) == "" {
 			t.Errorf("client authentication %q", auth)
 		}
 	})
 	t.Run("client_secret_post", func(t *testing.T) {
-		h := newHarness(t, func(_ *Config, op *testOP) { op.authMethods = []string{"client_secret_post"} })
+		h := newHarness(t, func(_ *Config, op *oidctest.Provider) { op.AuthMethods = []string{"client_secret_post"} })
 		h.loginAs("/")
-		if auth := h.op.seen().clientAuth; !slices.Equal(auth, []string{"post"}) {
+		if auth := h.op.Seen().ClientAuth; !slices.Equal(auth, []string{"post"}) {
 			t.Errorf("client authentication %q", auth)
 		}
 	})
 }
 
 func TestNewRefuses(t *testing.T) {
-	op := newTestOP(t, time.Now)
-	op.redirectURL = "https://gw.example/.rampart/login/callback"
+	op := oidctest.New(t)
+	op.RedirectURL = "https://gw.example/.rampart/login/callback"
 	good := Config{
-		Name: "corp", IssuerURL: op.issuer(), ClientID: testClientID, ClientSecret: testSecret,
-		RedirectURL: op.redirectURL, CookieKey: make([]byte, 32), HTTPClient: op.srv.Client(),
+		Name: "corp", IssuerURL: op.Issuer(), ClientID: testClientID, ClientSecret: testSecret,
+		RedirectURL: op.RedirectURL, CookieKey: make([]byte, 32), HTTPClient: op.Client(),
 	}
 	if l, err := New(context.Background(), good); err != nil || l.CallbackPath() != "/.rampart/login/callback" {
 		t.Fatalf("good config: %v", err)
@@ -700,7 +701,7 @@ func TestNewRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		edit   func(*Config)
-		opEdit func(*testOP)
+		opEdit func(*oidctest.Provider)
 		want   string
 	}{
 		{name: "no name", edit: func(c *Config) { c.Name = "" }, want: "name is empty"},
@@ -719,14 +720,14 @@ func TestNewRefuses(t *testing.T) {
 		{name: "unreachable issuer", edit: func(c *Config) { c.IssuerURL = "https://127.0.0.1:1" }, want: "https://127.0.0.1:1): discovery"},
 		{name: "untrusted certificate (default client)", edit: func(c *Config) { c.HTTPClient = nil }, want: "certificate"},
 		{name: "issuer mismatch", edit: func(c *Config) { c.IssuerURL += "/" }, want: "did not match"},
-		{name: "http token endpoint", opEdit: func(op *testOP) { op.tokenURL = "http://idp.example/token" }, want: "token_endpoint"},
-		{name: "no S256", opEdit: func(op *testOP) { op.pkceMethods = []string{"plain"} }, want: "lacks S256"},
-		{name: "no secret method", opEdit: func(op *testOP) { op.authMethods = []string{"private_key_jwt"} }, want: "client_secret_basic"},
+		{name: "http token endpoint", opEdit: func(op *oidctest.Provider) { op.TokenURL = "http://idp.example/token" }, want: "token_endpoint"},
+		{name: "no S256", opEdit: func(op *oidctest.Provider) { op.PKCEMethods = []string{"plain"} }, want: "lacks S256"},
+		{name: "no secret method", opEdit: func(op *oidctest.Provider) { op.AuthMethods = []string{"private_key_jwt"} }, want: "client_secret_basic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			op := newTestOP(t, time.Now)
+			op := oidctest.New(t)
 			c := good
-			c.IssuerURL, c.HTTPClient = op.issuer(), op.srv.Client()
+			c.IssuerURL, c.HTTPClient = op.Issuer(), op.Client()
 			if tc.edit != nil {
 				tc.edit(&c)
 			}
