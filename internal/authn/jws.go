@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"strings"
+	"sync"
 )
 
 // This file parses and verifies compact JWS by hand, with the standard
@@ -39,7 +40,7 @@ type jws struct {
 
 // parseJWS splits and decodes a compact JWS and checks its header. It never
 // verifies anything: see verifySignature.
-func parseJWS(tok string) (*jws, *Error) {
+func parseJWS(tok string, known *headerCache) (*jws, *Error) {
 	// Count first: a token of many dots must not make us split it into
 	// many parts (the "many dots" memory blow-up).
 	if strings.Count(tok, ".") != 2 {
@@ -50,16 +51,21 @@ func parseJWS(tok string) (*jws, *Error) {
 	if h == "" || p == "" {
 		return nil, refuse(ReasonMalformedToken)
 	}
-	hdr, err := b64.DecodeString(h)
-	if err != nil {
-		return nil, refuse(ReasonMalformedToken)
-	}
 	j := &jws{signingInput: tok[:len(h)+1+len(p)]}
-	// The header first, so that an unsigned "alg: none" token is reported as
-	// what it is.
-	if e := j.readHeader(hdr); e != nil {
-		return nil, e
+	if hd, ok := known.get(h); ok {
+		j.alg, j.kid, j.typ = hd.alg, hd.kid, hd.typ
+	} else {
+		hdr, err := b64.DecodeString(h)
+		if err != nil {
+			return nil, refuse(ReasonMalformedToken)
+		}
+		// The header first, so that an unsigned "alg: none" token is
+		// reported as what it is.
+		if e := j.readHeader(hdr); e != nil {
+			return nil, e
+		}
 	}
+	var err error
 	if s == "" {
 		return nil, refuse(ReasonMalformedToken)
 	}
@@ -120,6 +126,37 @@ func (j *jws) readHeader(b []byte) *Error {
 	}
 	j.alg, j.kid, j.typ = *h.Alg, h.Kid, h.Typ
 	return nil
+}
+
+// headerCache remembers the encoded headers of tokens that verified: an
+// issuer signs every token with one of a few headers, so a new token's
+// header is usually one already read. Only headers of verified tokens are
+// added (a forger cannot fill it), and it stops growing at a small bound.
+type headerCache struct {
+	mu sync.RWMutex
+	m  map[string]parsedHeader
+}
+
+type parsedHeader struct{ alg, kid, typ string }
+
+const maxCachedHeaders = 64
+
+func (c *headerCache) get(h string) (parsedHeader, bool) {
+	c.mu.RLock()
+	ph, ok := c.m[h]
+	c.mu.RUnlock()
+	return ph, ok
+}
+
+func (c *headerCache) add(h string, ph parsedHeader) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[string]parsedHeader)
+	}
+	if len(c.m) < maxCachedHeaders {
+		c.m[h] = ph
+	}
+	c.mu.Unlock()
 }
 
 // verifySignature checks sig over input with k for alg. The caller has made

@@ -88,6 +88,7 @@ type Verifier struct {
 	// gen moves on every revocation and key removal; a token checked before
 	// the move is not cached after it.
 	gen     atomic.Uint64
+	headers headerCache
 	revMu   sync.RWMutex
 	revoked []Revocation
 	nRevoke atomic.Int32
@@ -232,7 +233,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string, allowed []string) (*p
 		}
 	}
 	gen := v.gen.Load()
-	j, rerr := parseJWS(tok)
+	j, rerr := parseJWS(tok, &v.headers)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -256,6 +257,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string, allowed []string) (*p
 		if v.cache != nil {
 			v.cache.put(tok, e, nowNano, func() bool { return v.gen.Load() == gen })
 		}
+		v.headers.add(tok[:strings.IndexByte(tok, '.')], parsedHeader{j.alg, j.kid, j.typ})
 		return e.p, nil
 	}
 	if first == nil {
