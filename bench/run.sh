@@ -7,7 +7,7 @@
 #   DURATION=10s   wrk duration of each measured run
 #   RUNS=3         measured runs per (mode, proxy); the table shows medians
 #   CONNS=32       wrk connections (one wrk thread)
-#   ONLY="bareproxy rampart rampart-jwt nginx"   which proxies to run
+#   ONLY="bareproxy rampart rampart-jwt rampart-jwt-cold nginx"   which proxies to run
 #   JWT_ALG=EdDSA  signature algorithm of rampart-jwt's token (EdDSA or ES256)
 #   MODES="plaintext tls"            which listener modes to run
 #   WARMUP=2s      unmeasured wrk run before the measured ones
@@ -24,7 +24,7 @@ REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-3}
 CONNS=${CONNS:-32}
-ONLY=${ONLY:-bareproxy rampart rampart-jwt nginx}
+ONLY=${ONLY:-bareproxy rampart rampart-jwt rampart-jwt-cold nginx}
 JWT_ALG=${JWT_ALG:-EdDSA}
 MODES=${MODES:-plaintext tls}
 WARMUP=${WARMUP:-2s}
@@ -66,7 +66,7 @@ validate_knobs() {
 	ONLY=${ONLY//,/ }
 	MODES=${MODES//,/ }
 	for p in $ONLY; do
-		case $p in bareproxy | rampart | rampart-jwt | nginx) ;; *) die "ONLY: unknown proxy \"$p\" (want bareproxy, rampart, rampart-jwt, nginx)" ;; esac
+		case $p in bareproxy | rampart | rampart-jwt | rampart-jwt-cold | nginx) ;; *) die "ONLY: unknown proxy \"$p\" (want bareproxy, rampart, rampart-jwt, rampart-jwt-cold, nginx)" ;; esac
 	done
 	for m in $MODES; do
 		case $m in plaintext | tls) ;; *) die "MODES: unknown mode \"$m\" (want plaintext, tls)" ;; esac
@@ -238,14 +238,14 @@ build() {
 	log "building upstream and bareproxy"
 	(cd "$REPO_DIR" && go build -o "$BIN/upstream" ./bench/upstream && go build -o "$BIN/bareproxy" ./bench/bareproxy) ||
 		die "go build of bench/upstream or bench/bareproxy failed"
-	if wants rampart || wants rampart-jwt; then
+	if wants rampart || wants rampart-jwt || wants rampart-jwt-cold; then
 		log "building the gateway (./cmd/rampart)"
 		if ! (cd "$REPO_DIR" && go build -o "$BIN/rampart" ./cmd/rampart) >"$RESULTS_DIR/logs/build-rampart.log" 2>&1; then
 			SKIP_REASON_rampart="./cmd/rampart does not build yet (see logs/build-rampart.log)"
 			log "skipping rampart: $SKIP_REASON_rampart"
 		fi
 	fi
-	if wants rampart-jwt; then
+	if wants rampart-jwt || wants rampart-jwt-cold; then
 		log "making rampart-jwt's issuer key set and token ($JWT_ALG)"
 		(cd "$REPO_DIR" && go build -o "$BIN/jwtgen" ./bench/jwtgen) || die "go build of bench/jwtgen failed"
 		JWKS_FILE=$RESULTS_DIR/conf/jwks.json
@@ -299,6 +299,61 @@ write_env() {
 
 # ---------------------------------------------------------------- proxies
 
+# start_rampart MODE NAME PORT LOGFILE writes the gateway's configuration for
+# one of the rampart cases and starts it pinned to PROXY_CPU:
+#   rampart           one auth: none route;
+#   rampart-jwt       a JWT route: signature (cached after the first request,
+#                     as in production), scope, a CEL rule, and the identity
+#                     token the upstream receives instead of the client's;
+#   rampart-jwt-cold  the same with the verified-token cache off, so every
+#                     request verifies the signature.
+start_rampart() {
+	local mode=$1 name=$2 port=$3 logfile=$4 conf admin_port tls_line cache_line="" auth_lines
+	conf=$RESULTS_DIR/conf/$mode-$name.yaml
+	alloc_port
+	admin_port=$PORT
+	mkdir -p "$RESULTS_DIR/conf"
+	tls_line='tls: {disabled: true}'
+	[[ $mode == tls ]] && tls_line="tls: {cert: \"$CERT\", key: \"$KEY\"}"
+	[[ $name == rampart-jwt-cold ]] && cache_line='token_cache: {entries: 0}'
+	if [[ $name == rampart ]]; then
+		auth_lines='    auth: none'
+	else
+		auth_lines="    auth: {issuers: [bench], scopes: [bench:read]}
+    allow: 'principal.subject == \"bench-user\" || \"admin\" in principal.roles'"
+	fi
+	cat >"$conf" <<-EOF
+		data_dir: "$RESULTS_DIR/$name-data"
+		gateway:
+		  listen: "127.0.0.1:$port"
+		  admin: "127.0.0.1:$admin_port"
+		  $tls_line
+		  $cache_line
+		log:
+		  access: "$RESULTS_DIR/logs/$mode-$name-access.log"
+		issuers:
+		  - name: bench
+		    issuer: https://bench.rampart.local
+		    jwks_file: "${JWKS_FILE:-/nonexistent}"
+		    audiences: [bench-api]
+		    algorithms: [$JWT_ALG]
+		    token_type: at+jwt
+		upstreams:
+		  backend:
+		    targets: ["http://127.0.0.1:$UPSTREAM_PORT"]
+		routes:
+		  - name: bench
+		    match: {path: "/*"}
+		    upstream: backend
+	EOF
+	printf '%s\n' "$auth_lines" >>"$conf"
+	if [[ $name == rampart ]]; then
+		# No issuer is needed (and the key set may not have been made).
+		sed -i '/^issuers:/,/^upstreams:/{/^upstreams:/!d}' "$conf"
+	fi
+	start_bg "$logfile" "$PROXY_CPU" env GOMAXPROCS=1 "$BIN/rampart" gateway --config "$conf"
+}
+
 # start_proxy MODE NAME PORT: starts one proxy pinned to PROXY_CPU and sets
 # PROXY_PID. Returns non-zero when it cannot be configured.
 PROXY_PID=""
@@ -312,66 +367,8 @@ start_proxy() {
 		start_bg "$logfile" "$PROXY_CPU" env GOMAXPROCS=1 "$BIN/bareproxy" \
 			-addr "127.0.0.1:$port" -upstream "http://127.0.0.1:$UPSTREAM_PORT" "${tls_args[@]}"
 		;;
-	rampart)
-		local conf=$conf_dir/$mode-rampart.yaml tls_line admin_port
-		alloc_port
-		admin_port=$PORT
-		mkdir -p "$conf_dir"
-		tls_line='tls: {disabled: true}'
-		[[ $mode == tls ]] && tls_line="tls: {cert: \"$CERT\", key: \"$KEY\"}"
-		cat >"$conf" <<-EOF
-			gateway:
-			  listen: "127.0.0.1:$port"
-			  admin: "127.0.0.1:$admin_port"
-			  $tls_line
-			log:
-			  access: "$RESULTS_DIR/logs/$mode-rampart-access.log"
-			upstreams:
-			  backend:
-			    targets: ["http://127.0.0.1:$UPSTREAM_PORT"]
-			routes:
-			  - name: bench
-			    match: {path: "/*"}
-			    upstream: backend
-			    auth: none
-		EOF
-		start_bg "$logfile" "$PROXY_CPU" env GOMAXPROCS=1 "$BIN/rampart" gateway --config "$conf"
-		;;
-	rampart-jwt)
-		# The same gateway with a JWT route: signature (cached after the first
-		# request, as in production), scope, a CEL rule, and the identity
-		# token the upstream receives instead of the client's.
-		local conf=$conf_dir/$mode-rampart-jwt.yaml tls_line admin_port
-		alloc_port
-		admin_port=$PORT
-		tls_line='tls: {disabled: true}'
-		[[ $mode == tls ]] && tls_line="tls: {cert: \"$CERT\", key: \"$KEY\"}"
-		cat >"$conf" <<-EOF
-			data_dir: "$RESULTS_DIR/rampart-jwt-data"
-			gateway:
-			  listen: "127.0.0.1:$port"
-			  admin: "127.0.0.1:$admin_port"
-			  $tls_line
-			log:
-			  access: "$RESULTS_DIR/logs/$mode-rampart-jwt-access.log"
-			issuers:
-			  - name: bench
-			    issuer: https://bench.rampart.local
-			    jwks_file: "$JWKS_FILE"
-			    audiences: [bench-api]
-			    algorithms: [$JWT_ALG]
-			    token_type: at+jwt
-			upstreams:
-			  backend:
-			    targets: ["http://127.0.0.1:$UPSTREAM_PORT"]
-			routes:
-			  - name: bench
-			    match: {path: "/*"}
-			    upstream: backend
-			    auth: {issuers: [bench], scopes: [bench:read]}
-			    allow: 'principal.subject == "bench-user" || "admin" in principal.roles'
-		EOF
-		start_bg "$logfile" "$PROXY_CPU" env GOMAXPROCS=1 "$BIN/rampart" gateway --config "$conf"
+	rampart | rampart-jwt | rampart-jwt-cold)
+		start_rampart "$mode" "$name" "$port" "$logfile"
 		;;
 	nginx)
 		local run_dir=$RESULTS_DIR/nginx-$mode conf opts=""
@@ -575,7 +572,7 @@ main() {
 
 	local mode name i
 	for mode in $MODES; do
-		for name in rampart rampart-jwt; do
+		for name in rampart rampart-jwt rampart-jwt-cold; do
 			if wants "$name" && [[ -n $SKIP_REASON_rampart ]]; then
 				printf '%s\t%s\tskipped: %s\n' "$mode" "$name" "$SKIP_REASON_rampart" >>"$RESULTS_DIR/skipped.tsv"
 			fi

@@ -36,6 +36,8 @@ func defaults() []defaultValue {
 		{Key: "gateway.limits.max_connections", Value: "10000"},
 		{Key: "gateway.limits.max_concurrent_streams", Value: "100"},
 		{Key: "gateway.shutdown_timeout", Value: "30s"},
+		{Key: "gateway.token_cache.entries", Value: "10000"},
+		{Key: "gateway.token_cache.memory", Value: "32MiB"},
 		{Key: "gateway.hsts.max_age", Value: "31536000s", When: "enabled"},
 		{Key: "log.level", Value: "info"},
 		{Key: "log.access", Value: "stdout"},

@@ -45,6 +45,17 @@ type Gateway struct {
 	SecurityHeaders map[string]string `yaml:"security_headers"`
 	// ShutdownTimeout bounds how long in-flight requests may drain on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TokenCache bounds the verified-token cache.
+	TokenCache TokenCache `yaml:"token_cache"`
+}
+
+// TokenCache bounds the cache of verified bearer tokens (see docs/auth.md).
+type TokenCache struct {
+	// Entries is how many tokens are kept; 0 turns the cache off (every
+	// request verifies its token's signature).
+	Entries int `yaml:"entries"`
+	// Memory bounds the bytes of token kept.
+	Memory Size `yaml:"memory"`
 }
 
 // TLS configures TLS termination at the edge.

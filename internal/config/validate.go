@@ -127,6 +127,12 @@ func (v *validator) gateway(g *Gateway) {
 		v.errorf("gateway.tls.min_version", `must be "1.2" or "1.3", got %s`, v.q("gateway.tls.min_version", t.MinVersion))
 	}
 
+	if tc := g.TokenCache; tc.Entries < 0 || tc.Entries > 1_000_000 {
+		v.errorf("gateway.token_cache.entries", "must be between 0 (no cache) and 1000000")
+	}
+	if tc := g.TokenCache; tc.Memory < 1<<20 || tc.Memory > 4<<30 {
+		v.errorf("gateway.token_cache.memory", "must be between 1MiB and 4GiB")
+	}
 	l := g.Limits
 	if l.MaxBody <= 0 {
 		v.errorf("gateway.limits.max_body", "must be greater than 0")

@@ -169,6 +169,7 @@ func issuerHTTPClient(is *config.Issuer) (*http.Client, error) {
 // change.
 type verifierHolder struct {
 	issuers []config.Issuer
+	cache   config.TokenCache
 	// verifier checks JWTs; nil when no issuer has a key set or secret.
 	verifier *authn.Verifier
 	// introspectors check opaque tokens, by issuer name.
@@ -191,8 +192,8 @@ func (v *verifierHolder) ready(name string) bool {
 	return false
 }
 
-func (v *verifierHolder) sameIssuers(iss []config.Issuer) bool {
-	return v != nil && reflect.DeepEqual(v.issuers, iss)
+func (v *verifierHolder) same(iss []config.Issuer, cache config.TokenCache) bool {
+	return v != nil && v.cache == cache && reflect.DeepEqual(v.issuers, iss)
 }
 
 // start fetches the key sets in the background, until ctx ends or stop.

@@ -171,13 +171,18 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].upstream", i), "upstream %q could not be built", rc.Upstream))
 		}
 	}
-	reuse := len(cfg.Issuers) > 0 && prev != nil && prev.verifier.sameIssuers(cfg.Issuers)
+	reuse := len(cfg.Issuers) > 0 && prev != nil && prev.verifier.same(cfg.Issuers, cfg.Gateway.TokenCache)
 	if len(cfg.Issuers) > 0 && !reuse {
-		h := &verifierHolder{issuers: cfg.Issuers}
+		h := &verifierHolder{issuers: cfg.Issuers, cache: cfg.Gateway.TokenCache}
 		if ics, err := issuerConfigs(cfg.Issuers); err != nil {
 			errs = append(errs, src.Errorf("issuers", "%v", err))
 		} else if len(ics) > 0 {
-			if h.verifier, err = authn.NewVerifier(ics, authn.Options{Events: deps.Events, Log: deps.Log}); err != nil {
+			entries := cfg.Gateway.TokenCache.Entries
+			if entries == 0 {
+				entries = -1 // 0 in the file: no cache
+			}
+			if h.verifier, err = authn.NewVerifier(ics, authn.Options{Events: deps.Events, Log: deps.Log,
+				CacheEntries: entries, CacheBytes: int(cfg.Gateway.TokenCache.Memory)}); err != nil {
 				errs = append(errs, src.Errorf("issuers", "%v", err))
 			}
 		}
