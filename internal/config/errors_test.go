@@ -40,7 +40,7 @@ func TestBrokenConfigs(t *testing.T) {
 			`t.yaml:3: log.level: duplicate key (first set at line 2)`},
 		{"alias",
 			"log: &l {level: info}\nx: *l\n" + minimal,
-			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, issuers, log, login, routes, upstreams)"},
+			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, issuers, log, login, rate_limits, routes, upstreams)"},
 		{"second document",
 			minimal + "---\nlog: {level: info}\n",
 			`t.yaml:3: multiple YAML documents are not allowed (remove the second "---")`},
@@ -94,6 +94,16 @@ func TestBrokenConfigs(t *testing.T) {
 				`t.yaml:3: login.redirect_url: must be the absolute https URL of the callback registered at the provider (http only on a loopback host), with a path` + "\n" +
 				`t.yaml:3: login.logout_path: must be a path starting with / and differ from the callback path` + "\n" +
 				`t.yaml:3: login.cookie_key: must come from the environment: write it as ${NAME}`},
+		{"rate limit settings",
+			okUpstream + "\nrate_limits: {store: redis, on_redis_error: maybe, max_keys: 10}\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: none, rate_limit: {key: principal, rate: 0/s, burst: -1}}\n  - {name: s, match: {path: /s}, upstream: u, auth: none, rate_limit: {key: 'cookie:x', rate: 10/x}}\n",
+			`t.yaml:2: rate_limits.redis.addr: is required with store: redis (host:port)` + "\n" +
+				`t.yaml:2: rate_limits.on_redis_error: must be "deny" (answer 503) or "allow" (let requests through), got "maybe"` + "\n" +
+				`t.yaml:2: rate_limits.max_keys: must be between 1000 and 10000000` + "\n" +
+				`t.yaml:4: routes[0].rate_limit.rate: parse rate "0/s": count must be at least 1` + "\n" +
+				`t.yaml:4: routes[0].rate_limit.key: principal needs a protected route (auth is none here): use client_ip` + "\n" +
+				`t.yaml:4: routes[0].rate_limit.burst: must be between 1 and 1000000 (0: the rate's count)` + "\n" +
+				`t.yaml:5: routes[1].rate_limit.rate: parse rate "10/x": unit must be s, m, h or d` + "\n" +
+				`t.yaml:5: routes[1].rate_limit.key: must be "client_ip", "principal" or "header:NAME", got "cookie:x"`},
 		{"a login route without login",
 			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {login: true}}\n",
 			`t.yaml:3: routes[0].auth.login: needs the login section (an OpenID provider to send browsers to)`},

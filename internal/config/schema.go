@@ -19,9 +19,11 @@ type Config struct {
 	// APIKeys configures the API keys routes with auth.api_keys accept.
 	APIKeys APIKeys `yaml:"api_keys"`
 	// Login configures browser login (OIDC) for routes with auth.login.
-	Login     Login                `yaml:"login"`
-	Upstreams map[string]*Upstream `yaml:"upstreams"`
-	Routes    []Route              `yaml:"routes"`
+	Login Login `yaml:"login"`
+	// RateLimits says where rate-limit counters live.
+	RateLimits RateLimits           `yaml:"rate_limits"`
+	Upstreams  map[string]*Upstream `yaml:"upstreams"`
+	Routes     []Route              `yaml:"routes"`
 
 	// Source records where each key was found, for error messages that happen
 	// after loading (for example when a route is compiled).
@@ -98,6 +100,29 @@ type Login struct {
 	// cookie; it must come from ${ENV}.
 	CookieKey  string   `yaml:"cookie_key"`
 	SessionTTL Duration `yaml:"session_ttl"`
+}
+
+// RateLimits configures where routes' rate-limit counters live: in memory
+// (one gateway) or in Redis (shared by every gateway).
+type RateLimits struct {
+	// Store is "memory" or "redis".
+	Store string `yaml:"store"`
+	// Redis is the server for store: redis.
+	Redis RedisServer `yaml:"redis"`
+	// OnRedisError is "deny" (503, fail closed) or "allow" (fail open) when
+	// Redis cannot answer in time.
+	OnRedisError string `yaml:"on_redis_error"`
+	// MaxKeys bounds the memory store's counters.
+	MaxKeys int `yaml:"max_keys"`
+}
+
+// RedisServer is how to reach a Redis server.
+type RedisServer struct {
+	Addr     string `yaml:"addr"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	// Timeout bounds one decision's round trip.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // APIKeys configures API keys for machine clients.
@@ -208,6 +233,19 @@ type Route struct {
 	Allow string `yaml:"allow"`
 	// WebSocket allows Upgrade: websocket on this route.
 	WebSocket bool `yaml:"websocket"`
+	// RateLimit limits how often one caller may use the route.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a route's rate limit (GCRA). Rate "" means none.
+type RateLimit struct {
+	// Key says who is counted: "client_ip", "principal" (the verified
+	// identity, after authentication) or "header:NAME".
+	Key string `yaml:"key"`
+	// Rate is requests per period: "100/m", "10/s", "5000/h", "1000/d".
+	Rate string `yaml:"rate"`
+	// Burst is how many requests may come at once (default: the rate's count).
+	Burst int `yaml:"burst"`
 }
 
 // Match selects requests by host, path template and methods.

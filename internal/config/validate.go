@@ -64,6 +64,7 @@ func validate(cfg *Config, v *validator) {
 	v.log(&cfg.Log)
 	v.upstreams(cfg.Upstreams)
 	v.apiKeys(&cfg.APIKeys)
+	v.rateLimits(&cfg.RateLimits)
 	v.clientCerts = cfg.Gateway.TLS.ClientCerts.Mode != ""
 	issuers := v.issuers(cfg.Issuers)
 	v.login(&cfg.Login, issuers, cfg.Issuers)
@@ -584,6 +585,7 @@ func (v *validator) routes(routes []Route, ups map[string]*Upstream, issuers map
 		}
 
 		v.routeAuth(p, r, issuers, issuerNames)
+		v.routeRateLimit(p, r)
 	}
 }
 

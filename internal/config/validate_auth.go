@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/rampart-sec/rampart/internal/ratelimit"
 )
 
 // supportedAlgorithms are the JWS algorithms an issuer may allow. Nothing
@@ -241,6 +243,74 @@ func loopbackHTTP(s string) bool {
 	}
 	ip := net.ParseIP(u.Hostname())
 	return u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// rateLimits checks where rate-limit counters live.
+func (v *validator) rateLimits(rl *RateLimits) {
+	switch rl.Store {
+	case "memory":
+		if rl.Redis.Addr != "" {
+			v.errorf("rate_limits.redis.addr", `only applies with store: redis`)
+		}
+	case "redis":
+		if rl.Redis.Addr == "" {
+			v.errorf("rate_limits.redis.addr", "is required with store: redis (host:port)")
+		} else if _, _, err := net.SplitHostPort(rl.Redis.Addr); err != nil {
+			v.errorf("rate_limits.redis.addr", "%s is not host:port", v.q("rate_limits.redis.addr", rl.Redis.Addr))
+		}
+	default:
+		v.errorf("rate_limits.store", `must be "memory" or "redis", got %s`, v.q("rate_limits.store", rl.Store))
+	}
+	if rl.Redis.Password != "" && !v.expanded("rate_limits.redis.password") {
+		v.errorf("rate_limits.redis.password", "must come from the environment: write it as ${NAME}")
+	}
+	if rl.Redis.DB < 0 || rl.Redis.DB > 15 {
+		v.errorf("rate_limits.redis.db", "must be between 0 and 15")
+	}
+	if rl.Redis.Timeout != 0 && (rl.Redis.Timeout < 1e6 || rl.Redis.Timeout.Std() > 5e9) {
+		v.errorf("rate_limits.redis.timeout", "must be between 1ms and 5s (it bounds how long a request waits for a decision)")
+	}
+	if rl.OnRedisError != "deny" && rl.OnRedisError != "allow" {
+		v.errorf("rate_limits.on_redis_error", `must be "deny" (answer 503) or "allow" (let requests through), got %s`, v.q("rate_limits.on_redis_error", rl.OnRedisError))
+	}
+	if rl.MaxKeys < 1000 || rl.MaxKeys > 10_000_000 {
+		v.errorf("rate_limits.max_keys", "must be between 1000 and 10000000")
+	}
+}
+
+// routeRateLimit checks a route's rate limit.
+func (v *validator) routeRateLimit(p string, r *Route) {
+	rl := r.RateLimit
+	if rl.Rate == "" {
+		if rl.Burst != 0 || v.has(p+".rate_limit.key") {
+			v.errorf(p+".rate_limit.rate", `is required in a rate_limit ("100/m", "10/s")`)
+		}
+		return
+	}
+	if rate, period, err := ratelimit.ParseRate(rl.Rate); err != nil {
+		v.errorf(p+".rate_limit.rate", "%v", err)
+	} else if rl.Burst >= 0 {
+		burst := rl.Burst
+		if burst == 0 {
+			burst = rate
+		}
+		if err := (ratelimit.Limit{Rate: rate, Period: period, Burst: burst}).Validate(); err != nil {
+			v.errorf(p+".rate_limit", "%v", err)
+		}
+	}
+	switch {
+	case rl.Key == "client_ip", rl.Key == "":
+	case rl.Key == "principal":
+		if !r.Auth.Set || r.Auth.None {
+			v.errorf(p+".rate_limit.key", "principal needs a protected route (auth is none here): use client_ip")
+		}
+	case strings.HasPrefix(rl.Key, "header:") && validHeaderToken(strings.TrimPrefix(rl.Key, "header:")):
+	default:
+		v.errorf(p+".rate_limit.key", `must be "client_ip", "principal" or "header:NAME", got %s`, v.q(p+".rate_limit.key", rl.Key))
+	}
+	if rl.Burst < 0 || rl.Burst > 1_000_000 {
+		v.errorf(p+".rate_limit.burst", "must be between 1 and 1000000 (0: the rate's count)")
+	}
 }
 
 // apiKeys checks the API key settings.

@@ -224,6 +224,8 @@ routes:
     match: {path: /me, methods: [GET]}
     upstream: accounts
     auth: {issuers: [demo]}
+    # each user may ask 5 times a minute
+    rate_limit: {key: principal, rate: 5/m}
   - name: orders
     match: {path: /orders, methods: [GET, POST]}
     upstream: orders
@@ -279,8 +281,10 @@ type step struct {
 	curl  string
 	// cert, if set, is the client certificate the step's request presents.
 	cert *clientCerts
-	req  func(base string) (*http.Request, error)
-	want func(resp *http.Response, body string) error
+	// repeat sends the request this many times; want judges the last answer.
+	repeat int
+	req    func(base string) (*http.Request, error)
+	want   func(resp *http.Response, body string) error
 }
 
 type tour struct {
@@ -382,6 +386,21 @@ func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens, certs 
 			curl:  curl + as("alice") + " " + base + "/me",
 			req:   get("/me", "Authorization", "Bearer "+toks.Alice),
 			want:  status(200, `"subject":"42"`, `"scopes":["accounts:read","orders:read"]`, `"authorization_header_received":false`),
+		},
+		{
+			title:  "Rate limits per user: Carol's 6th call to /me within a minute gets 429 with Retry-After (Alice is not affected)",
+			curl:   "for i in 1 2 3 4 5 6; do " + curl + " -o /dev/null -w '%{http_code} '" + as("carol") + " " + base + "/me; done",
+			req:    get("/me", "Authorization", "Bearer "+toks.Carol),
+			repeat: 6,
+			want: func(resp *http.Response, body string) error {
+				if err := status(429, `"error":"rate_limited"`)(resp, body); err != nil {
+					return err
+				}
+				if resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit-Policy") != `"me";q=5;w=60` {
+					return fmt.Errorf("headers %v", resp.Header)
+				}
+				return nil
+			},
 		},
 		{
 			title: "A machine client with an API key (the store keeps only its keyed hash; `rampart apikey revoke demo-batch` stops it)",
@@ -544,17 +563,21 @@ func (t *tour) check(ctx context.Context, w io.Writer) int {
 }
 
 func (t *tour) run(ctx context.Context, c *http.Client, s step) error {
-	req, err := s.req(t.base)
-	if err != nil {
-		return err
+	for i := 1; ; i++ {
+		req, err := s.req(t.base)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req.WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if i >= s.repeat {
+			return s.want(resp, string(b))
+		}
 	}
-	resp, err := c.Do(req.WithContext(ctx))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return s.want(resp, string(b))
 }
 
 func (t *tour) print(w io.Writer) {

@@ -31,6 +31,8 @@ const (
 	AuthnFailed      Type = "authn_failed"       // missing, malformed, forged, expired or unknown credential (401)
 	AuthzDenied      Type = "authz_denied"       // verified identity lacks a scope or role, or the allow policy said no (403)
 	KeySetFailure    Type = "keyset_failure"     // an issuer's JWKS could not be fetched or parsed; the last good set is kept
+	RateLimited      Type = "rate_limited"       // a caller went over a route's rate limit (429)
+	RateLimitStore   Type = "rate_limit_store"   // the shared rate-limit store (Redis) did not answer; on_redis_error decided
 )
 
 // Severity orders events for alerting.

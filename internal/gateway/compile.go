@@ -39,6 +39,8 @@ type Deps struct {
 	// Login is browser login; nil when not configured (login routes then
 	// refuse everyone but other credentials).
 	Login *login
+	// Limits makes the routes' rate limiters; nil: in memory, per table.
+	Limits *limiters
 }
 
 // Table is one configuration compiled for serving: the router, each route's
@@ -74,6 +76,8 @@ type route struct {
 	websocket bool
 	// auth is nil for a public route without an allow policy.
 	auth *routeAuth
+	// limit is nil for a route without a rate limit.
+	limit *routeLimit
 }
 
 // headerRule is a security response header. Default rules fill a header the
@@ -116,6 +120,12 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 	}
 	t.trust = tr
 	t.login = deps.Login
+	lims := deps.Limits
+	if lims == nil {
+		// Checking a configuration (rampart validate) connects nowhere: the
+		// limits are compiled against a memory store.
+		lims = newLimiters(config.RateLimits{Store: "memory", MaxKeys: cfg.RateLimits.MaxKeys}, deps.Events, deps.Log)
+	}
 	if deps.APIKeys != nil {
 		t.apiKeys = deps.APIKeys
 		t.apiKeyHeader = http.CanonicalHeaderKey(cfg.APIKeys.Header)
@@ -167,6 +177,11 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 		ra, aerrs := compileAuth(i, &cfg.Routes[i], src)
 		errs = append(errs, aerrs...)
 		t.routes[len(t.routes)-1].auth = ra
+		if rl, err := lims.limit(rc.Name, rc.RateLimit); err != nil {
+			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].rate_limit", i), "%v", err))
+		} else {
+			t.routes[len(t.routes)-1].limit = rl
+		}
 		if proxies[rc.Upstream] == nil && cfg.Upstreams[rc.Upstream] != nil {
 			errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].upstream", i), "upstream %q could not be built", rc.Upstream))
 		}

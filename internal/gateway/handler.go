@@ -229,10 +229,23 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 		ev(event.SpoofedHeader, event.Medium, "internal_headers", "client sent X-Rampart-* headers")
 	}
 
+	// A limit keyed by who connects runs before authentication, so that
+	// floods of bad credentials are limited too; one keyed by the principal
+	// runs after it.
+	if rl := rt.limit; rl != nil && rl.beforeAuth {
+		if code := h.rateLimit(r.Context(), w, r, st, rl, refuse); code != "" {
+			return code
+		}
+	}
 	// Authentication and authorization run on the canonical path and after
 	// client-sent X-Rampart-* headers are gone.
 	if rt.auth != nil {
 		if code := h.authenticate(t, w, r, st, rt.auth, &params, refuse); code != "" {
+			return code
+		}
+	}
+	if rl := rt.limit; rl != nil && !rl.beforeAuth {
+		if code := h.rateLimit(r.Context(), w, r, st, rl, refuse); code != "" {
 			return code
 		}
 	}

@@ -99,6 +99,8 @@ func Run(ctx context.Context, o Options) error {
 	defer stopKeys()
 	keys.Start(keysCtx)
 	deps.APIKeys = keys
+	deps.Limits = newLimiters(cfg.RateLimits, bus, logger)
+	defer deps.Limits.close()
 	if deps.Login, err = newLogin(cfg, logger, bus); err != nil {
 		return err
 	}
@@ -461,8 +463,8 @@ func warnRestartOnly(log *slog.Logger, old, cur *config.Config) {
 		a.Limits.IdleTimeout != b.Limits.IdleTimeout || a.Limits.WriteTimeout != b.Limits.WriteTimeout ||
 		a.Limits.MaxHeader != b.Limits.MaxHeader || a.Limits.MaxConnections != b.Limits.MaxConnections ||
 		a.Limits.MaxConcurrentStreams != b.Limits.MaxConcurrentStreams || old.Log != cur.Log || old.APIKeys.Store != cur.APIKeys.Store ||
-		!reflect.DeepEqual(old.Login, cur.Login) {
-		log.Warn("listener, TLS (client certificates included), timeout, header-limit, log, API key store and login settings changed: they take effect after a restart; routes, upstreams, issuers, body limits and headers were reloaded")
+		!reflect.DeepEqual(old.Login, cur.Login) || old.RateLimits != cur.RateLimits {
+		log.Warn("listener, TLS (client certificates included), timeout, header-limit, log, API key store, login and rate-limit store settings changed: they take effect after a restart; routes (their rate limits included), upstreams, issuers, body limits and headers were reloaded")
 	}
 }
 
