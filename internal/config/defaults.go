@@ -34,6 +34,7 @@ func defaults() []defaultValue {
 		// 0: no write timeout, so that streamed responses are not cut.
 		{Key: "gateway.limits.write_timeout", Value: "0"},
 		{Key: "gateway.limits.max_connections", Value: "10000"},
+		{Key: "gateway.limits.max_in_flight", Value: "10000"},
 		{Key: "gateway.limits.max_concurrent_streams", Value: "100"},
 		{Key: "gateway.shutdown_timeout", Value: "30s"},
 		{Key: "gateway.token_cache.entries", Value: "10000"},

@@ -153,6 +153,9 @@ type Limits struct {
 	WriteTimeout Duration `yaml:"write_timeout"`
 	// MaxConnections caps concurrently open client connections.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxInFlight caps requests being served at once (all connections and
+	// HTTP/2 streams); past it the gateway sheds load with 503.
+	MaxInFlight int `yaml:"max_in_flight"`
 	// MaxConcurrentStreams caps HTTP/2 streams per connection.
 	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
 }

@@ -153,6 +153,9 @@ func (v *validator) gateway(g *Gateway) {
 			v.errorf("gateway.limits."+d.key, "must be greater than 0 (an unbounded wait lets slow clients hold connections open)")
 		}
 	}
+	if l.MaxInFlight < 1 || l.MaxInFlight > 1_000_000 {
+		v.errorf("gateway.limits.max_in_flight", "must be between 1 and 1000000")
+	}
 	if l.MaxConnections < 1 {
 		v.errorf("gateway.limits.max_connections", "must be at least 1")
 	}

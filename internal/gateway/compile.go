@@ -55,8 +55,10 @@ type Table struct {
 	tls      bool
 	maxBody  int64
 	maxHdr   int64
-	headers  []headerRule
-	hsts     string
+	// maxInFlight bounds the requests served at once (Handler.inFlight).
+	maxInFlight int64
+	headers     []headerRule
+	hsts        string
 	// verifier checks bearer tokens; nil when no issuer is configured.
 	verifier *verifierHolder
 	// apiKeys checks API keys in the apiKeyHeader request header; nil when
@@ -109,10 +111,11 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 	var errs config.Errors
 	src := cfg.Source
 	t := &Table{
-		pools:   make(map[string]*upstream.Pool, len(cfg.Upstreams)),
-		tls:     !cfg.Gateway.TLS.Disabled,
-		maxBody: int64(cfg.Gateway.Limits.MaxBody),
-		maxHdr:  int64(cfg.Gateway.Limits.MaxHeader),
+		pools:       make(map[string]*upstream.Pool, len(cfg.Upstreams)),
+		tls:         !cfg.Gateway.TLS.Disabled,
+		maxBody:     int64(cfg.Gateway.Limits.MaxBody),
+		maxHdr:      int64(cfg.Gateway.Limits.MaxHeader),
+		maxInFlight: int64(cfg.Gateway.Limits.MaxInFlight),
 	}
 	tr, err := newTrust(cfg.Gateway.TrustedProxies)
 	if err != nil {

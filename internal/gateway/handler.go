@@ -36,6 +36,8 @@ import (
 type Handler struct {
 	table atomic.Pointer[Table]
 	deps  Deps
+	// inFlight counts the requests being served (gateway.limits.max_in_flight).
+	inFlight atomic.Int64
 }
 
 // NewHandler returns a Handler serving t.
@@ -145,6 +147,15 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 		reject(w, status, code, st.fwd.requestID, closeConn)
 		return code
 	}
+
+	// Shed load before doing any work for a request the gateway cannot
+	// afford: the in-flight count covers every connection and stream.
+	if n := h.inFlight.Add(1); n > t.maxInFlight && t.maxInFlight > 0 {
+		h.inFlight.Add(-1)
+		w.Header().Set("Retry-After", "1")
+		return refuse(http.StatusServiceUnavailable, "overloaded", event.LimitExceeded, event.High, "in_flight", "", false)
+	}
+	defer h.inFlight.Add(-1)
 
 	// Ambiguous HTTP/1 framing (CL+TE, TE on HTTP/1.0, obs-fold, bare LF) that
 	// net/http would silently normalize poisons the whole connection.

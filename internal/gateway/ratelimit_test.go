@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -166,5 +167,55 @@ func TestRateLimitRedis(t *testing.T) {
 			t.Fatalf("on_redis_error %s: %d, want %d", choice, status, want)
 		}
 		g.events.waitFor(t, event.RateLimitStore, "")
+	}
+}
+
+// Load shedding: past gateway.limits.max_in_flight requests being served,
+// the next one gets 503 at once; when they finish, requests pass again.
+func TestMaxInFlightSheds(t *testing.T) {
+	release := make(chan struct{})
+	up := newUpstream(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+	})
+	g := startGateway(t, fmt.Sprintf(`
+gateway:
+  listen: 127.0.0.1:0
+  admin: 127.0.0.1:0
+  tls: {disabled: true}
+  limits: {max_in_flight: 2}
+log: {access: stdout}
+upstreams:
+  slow: {targets: ["http://%s"]}
+routes:
+  - {name: all, match: {path: "/*"}, upstream: slow, auth: none}
+`, up.addr))
+	done := make(chan int, 2)
+	for range 2 {
+		go func() {
+			status, _, _ := raw(t, g.addrs.Gateway, get("/slow"))
+			done <- status
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(up.requests()) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow requests never reached the upstream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	status, hdr, body := raw(t, g.addrs.Gateway, get("/fast"))
+	if status != 503 || hdr.Get("Retry-After") != "1" || !strings.Contains(body, `"overloaded"`) {
+		t.Fatalf("third request while two are in flight: %d %s", status, body)
+	}
+	g.events.waitFor(t, event.LimitExceeded, "in_flight")
+	close(release)
+	for range 2 {
+		if s := <-done; s != 200 {
+			t.Fatalf("slow request: %d", s)
+		}
+	}
+	if status, _, _ := raw(t, g.addrs.Gateway, get("/fast")); status != 200 {
+		t.Fatalf("after the load went: %d", status)
 	}
 }
