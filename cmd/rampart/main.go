@@ -20,6 +20,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/demo"
 	"github.com/rampart-sec/rampart/internal/gateway"
 	"github.com/rampart-sec/rampart/internal/logging"
+	"github.com/rampart-sec/rampart/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -205,7 +206,12 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return logging.New(w, logging.Options{Level: l})
+	o := logging.Options{Level: l}
+	// Every Rampart log goes through PII and secret redaction.
+	if pii, err := redact.New(redact.Options{}); err == nil {
+		o.Redact = pii.Field
+	}
+	return logging.New(w, o)
 }
 
 func printConfigErrors(w io.Writer, err error) {

@@ -29,6 +29,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/idtoken"
 	"github.com/rampart-sec/rampart/internal/logging"
 	"github.com/rampart-sec/rampart/internal/metrics"
+	"github.com/rampart-sec/rampart/internal/redact"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
@@ -80,7 +81,13 @@ func Run(ctx context.Context, o Options) error {
 	defer closeAccess()
 	deps := Deps{Events: bus, Metrics: m, Log: logger}
 	if accessW != nil {
-		deps.Access = logging.NewAccessLog(accessW, nil)
+		// PII and secrets in any access-log value (an e-mail in a path, a
+		// card number in a query) are masked before the line is written.
+		pii, err := redact.New(redact.Options{})
+		if err != nil {
+			return fmt.Errorf("access log redaction: %w", err)
+		}
+		deps.Access = logging.NewAccessLog(accessW, pii.Field)
 	}
 	// The identity-token key lives in the data directory so that services
 	// can keep trusting the gateway across restarts.
