@@ -74,21 +74,25 @@ func (l *AccessLog) Append(b []byte, r *AccessRecord) []byte {
 	b = append(b, `{"time":"`...)
 	b = r.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"access"`...)
-	b = l.str(b, "request_id", r.RequestID)
-	b = l.str(b, "client_ip", r.ClientIP)
-	b = l.str(b, "method", r.Method)
+	// Values the gateway made or validated (its request id, a parsed
+	// address, an HTTP token method, the protocol, its route names and error
+	// codes) cannot carry a client's secrets or PII, so only what a client
+	// writes freely (host, path, query, user agent) goes through redaction.
+	b = plain(b, "request_id", r.RequestID)
+	b = plain(b, "client_ip", r.ClientIP)
+	b = plain(b, "method", r.Method)
 	b = l.str(b, "host", r.Host)
 	b = l.str(b, "path", r.Path)
 	b = l.str(b, "query", r.Query)
-	b = l.str(b, "proto", r.Proto)
+	b = plain(b, "proto", r.Proto)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, r.Bytes, 10)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'f', -1, 64)
-	b = l.str(b, "route", r.Route)
-	b = l.str(b, "error", r.Error)
+	b = plain(b, "route", r.Route)
+	b = plain(b, "error", r.Error)
 	b = l.str(b, "user_agent", r.UserAgent)
 	return append(b, "}\n"...)
 }
@@ -99,6 +103,11 @@ func (l *AccessLog) str(b []byte, key, v string) []byte {
 	} else if l.redact != nil {
 		v = l.redact(key, v)
 	}
+	return plain(b, key, v)
+}
+
+// plain appends a field without redaction (still JSON-escaped).
+func plain(b []byte, key, v string) []byte {
 	b = append(b, `,"`...)
 	b = append(b, key...) // fixed keys: plain ASCII, no escaping needed
 	b = append(b, `":`...)
