@@ -4,9 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
+	claimpath "github.com/rampart-sec/rampart/internal/claims"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
@@ -141,7 +141,7 @@ func (l *Login) newSession(sub string, claims map[string]any, now time.Time) *se
 		IssuedAt: now.Unix(),
 		Expires:  now.Add(l.ttl).Unix(),
 	}
-	if v, ok := claimAt(claims, l.rolesClaim); ok {
+	if v, ok := claimpath.At(claims, l.rolesClaim); ok {
 		s.Roles = stringList(v)
 	}
 	for _, k := range sessionClaims {
@@ -153,25 +153,6 @@ func (l *Login) newSession(sub string, claims map[string]any, now time.Time) *se
 		}
 	}
 	return s
-}
-
-// claimAt finds a claim by path ("realm_access.roles"); a name that
-// contains dots is tried whole first (as internal/authn does).
-func claimAt(claims map[string]any, path string) (any, bool) {
-	if v, ok := claims[path]; ok {
-		return v, true
-	}
-	cur := any(claims)
-	for part := range strings.SplitSeq(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 // stringList reads a claim that is a list of strings or one string.
