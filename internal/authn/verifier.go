@@ -362,18 +362,8 @@ func (is *issuer) verify(ctx context.Context, tok string, j *jws, cl map[string]
 		// RFC 9068 §2.2: sub is the client itself for client credentials.
 		p.Kind = principal.Client
 	}
-	if v, ok := claims.At(cl, c.RolesClaim); ok {
-		p.Roles = claims.Strings(v, false)
-	}
-	if c.ScopesClaim != "" {
-		if v, ok := claims.At(cl, c.ScopesClaim); ok {
-			p.Scopes = claims.Strings(v, true)
-		}
-	} else if v, ok := cl["scope"]; ok {
-		p.Scopes = claims.Strings(v, true)
-	} else if v, ok := cl["scp"]; ok {
-		p.Scopes = claims.Strings(v, true)
-	}
+	p.Roles = claims.Roles(cl, c.RolesClaim)
+	p.Scopes = claims.Scopes(cl, c.ScopesClaim)
 	return &entry{p: p, issuer: is, key: used, until: exp.Add(c.Leeway).UnixNano(), jti: jti, iat: iat}, nil
 }
 

@@ -86,3 +86,29 @@ func Strings(v any, split bool) []string {
 	}
 	return nil
 }
+
+// Roles reads the roles at the claim path rolesClaim (none when absent).
+func Roles(c map[string]any, rolesClaim string) []string {
+	if v, ok := At(c, rolesClaim); ok {
+		return Strings(v, false)
+	}
+	return nil
+}
+
+// Scopes reads the granted scopes: at the claim path scopesClaim when set,
+// else "scope" (RFC 8693/9068, space-separated), else "scp".
+func Scopes(c map[string]any, scopesClaim string) []string {
+	if scopesClaim != "" {
+		if v, ok := At(c, scopesClaim); ok {
+			return Strings(v, true)
+		}
+		return nil
+	}
+	if v, ok := c["scope"]; ok {
+		return Strings(v, true)
+	}
+	if v, ok := c["scp"]; ok {
+		return Strings(v, true)
+	}
+	return nil
+}

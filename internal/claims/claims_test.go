@@ -66,3 +66,21 @@ func TestAtAndStrings(t *testing.T) {
 		t.Error("non-strings")
 	}
 }
+
+func TestRolesAndScopes(t *testing.T) {
+	c := decode(t, `{"realm_access":{"roles":["ops"]},"roles":["x"],"scope":"a b","scp":["c"],"perms":"d e"}`)
+	if r := Roles(c, "realm_access.roles"); !slices.Equal(r, []string{"ops"}) {
+		t.Errorf("roles %v", r)
+	}
+	if r := Roles(c, "missing"); r != nil {
+		t.Errorf("missing roles %v", r)
+	}
+	for claim, want := range map[string][]string{"": {"a", "b"}, "scp": {"c"}, "perms": {"d", "e"}, "nope": nil} {
+		if got := Scopes(c, claim); !slices.Equal(got, want) {
+			t.Errorf("Scopes(%q) = %v, want %v", claim, got, want)
+		}
+	}
+	if got := Scopes(decode(t, `{"scp":["c"]}`), ""); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("scp fallback %v", got)
+	}
+}

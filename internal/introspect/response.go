@@ -114,18 +114,8 @@ func (c *Client) judge(resp map[string]any, now time.Time) (*principal.Principal
 		// Client credentials: the client acts for itself.
 		p.Kind = principal.Client
 	}
-	if v, ok := claims.At(resp, cfg.RolesClaim); ok {
-		p.Roles = claims.Strings(v, false)
-	}
-	if cfg.ScopesClaim != "" {
-		if v, ok := claims.At(resp, cfg.ScopesClaim); ok {
-			p.Scopes = claims.Strings(v, true)
-		}
-	} else if v, ok := resp["scope"]; ok {
-		p.Scopes = claims.Strings(v, true)
-	} else if v, ok := resp["scp"]; ok {
-		p.Scopes = claims.Strings(v, true)
-	}
+	p.Roles = claims.Roles(resp, cfg.RolesClaim)
+	p.Scopes = claims.Scopes(resp, cfg.ScopesClaim)
 	until := now.Add(c.cacheTTL)
 	if hasExp {
 		// As in authn: the gateway accepts the token until exp plus the
