@@ -75,9 +75,9 @@ func (l *AccessLog) Append(b []byte, r *AccessRecord) []byte {
 	b = r.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"access"`...)
 	// Values the gateway made or validated (its request id, a parsed
-	// address, an HTTP token method, the protocol, its route names and error
-	// codes) cannot carry a client's secrets or PII, so only what a client
-	// writes freely (host, path, query, user agent) goes through redaction.
+	// address, an HTTP token method, the protocol, its route names) cannot
+	// carry a client's secrets or PII, so only what a client writes freely
+	// (host, path, query, user agent) and the error go through redaction.
 	b = plain(b, "request_id", r.RequestID)
 	b = plain(b, "client_ip", r.ClientIP)
 	b = plain(b, "method", r.Method)
@@ -92,7 +92,7 @@ func (l *AccessLog) Append(b []byte, r *AccessRecord) []byte {
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'f', -1, 64)
 	b = plain(b, "route", r.Route)
-	b = plain(b, "error", r.Error)
+	b = l.str(b, "error", r.Error) // short, but may quote what failed
 	b = l.str(b, "user_agent", r.UserAgent)
 	return append(b, "}\n"...)
 }
