@@ -165,6 +165,12 @@ func (h *Handler) rateLimit(ctx context.Context, w *recorder, r *http.Request, s
 		key = st.fwd.client
 	}
 	d, err := rl.limiter.Allow(ctx, key)
+	if err != nil && ctx.Err() != nil {
+		// The client went away while the store was asked: nothing to answer,
+		// and not a store failure (a client that connects and hangs up in a
+		// loop must not raise high-severity store events).
+		return "client_closed"
+	}
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		return refuse(http.StatusServiceUnavailable, "unavailable", event.RateLimitStore, event.High, "rate_limit_store", "", false)
