@@ -90,7 +90,7 @@ type Verifier struct {
 	gen     atomic.Uint64
 	headers headerCache
 	revMu   sync.RWMutex
-	revoked []Revocation
+	revoked revocationIndex
 	nRevoke atomic.Int32
 	events  event.Emitter
 	log     *slog.Logger
