@@ -158,7 +158,7 @@ gateway: {hsts: {enabled: true}}
 	// Every entry of the table is applied where it applies.
 	for _, dv := range defaults() {
 		each(reflect.ValueOf(cfg).Elem(), strings.Split(dv.Key, "."), "", func(_, field reflect.Value, path string) {
-			if dv.When != "" && (strings.HasPrefix(path, "upstreams.v.") || strings.HasPrefix(path, "login.")) {
+			if dv.When != "" && (strings.HasPrefix(path, "upstreams.v.") || strings.HasPrefix(path, "login.") || strings.HasPrefix(path, "routes[")) {
 				if !field.IsZero() {
 					t.Errorf("%s = %v, want zero: %s only applies with %s", path, field.Interface(), dv.Key, dv.When)
 				}
@@ -228,7 +228,7 @@ func TestDefaultsTable(t *testing.T) {
 		}
 		seen[dv.Key] = true
 		found := 0
-		cfg := &Config{Upstreams: map[string]*Upstream{"x": {}}, Issuers: []Issuer{{}}}
+		cfg := &Config{Upstreams: map[string]*Upstream{"x": {}}, Issuers: []Issuer{{}}, Routes: []Route{{}}}
 		each(reflect.ValueOf(cfg).Elem(), strings.Split(dv.Key, "."), "", func(parent, field reflect.Value, _ string) {
 			found++
 			if err := setScalar(field, dv.Value); err != nil {

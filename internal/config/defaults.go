@@ -54,6 +54,8 @@ func defaults() []defaultValue {
 		{Key: "rate_limits.max_keys", Value: "100000"},
 		{Key: "login.logout_path", Value: "/.rampart/logout", When: "issuer"},
 		{Key: "login.session_ttl", Value: "8h", When: "issuer"},
+		{Key: "routes.*.mask.style", Value: "full", When: "fields"},
+		{Key: "routes.*.mask.max_body", Value: "1MiB", When: "fields"},
 		{Key: "upstreams.*.balance", Value: "round_robin"},
 		{Key: "upstreams.*.timeout", Value: "30s"},
 		// try_timeout is further capped at timeout (see applyDefaults).

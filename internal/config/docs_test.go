@@ -157,7 +157,7 @@ func TestDocsCoverSchema(t *testing.T) {
 func TestDocsDefaults(t *testing.T) {
 	rows := docRows(t, readDoc(t))
 	for _, dv := range defaults() {
-		key := strings.ReplaceAll(strings.Replace(dv.Key, "issuers.*", "issuers[]", 1), "*", "<name>")
+		key := strings.ReplaceAll(strings.Replace(strings.Replace(dv.Key, "issuers.*", "issuers[]", 1), "routes.*", "routes[]", 1), "*", "<name>")
 		cells, ok := rows[key]
 		if !ok || len(cells) < 3 {
 			t.Errorf("no row for %s", key)

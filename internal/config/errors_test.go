@@ -104,6 +104,14 @@ func TestBrokenConfigs(t *testing.T) {
 				`t.yaml:4: routes[0].rate_limit.burst: must be between 1 and 1000000 (0: the rate's count)` + "\n" +
 				`t.yaml:5: routes[1].rate_limit.rate: parse rate "10/x": unit must be s, m, h or d` + "\n" +
 				`t.yaml:5: routes[1].rate_limit.key: must be "client_ip", "principal" or "header:NAME", got "cookie:x"`},
+		{"mask settings",
+			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: none, mask: {fields: [ssn, SSN, ''], unless_scopes: [pii], style: stars, max_body: 1GiB}}\n  - {name: s, match: {path: /s}, upstream: u, auth: none, mask: {style: full}}\n",
+			`t.yaml:3: routes[0].mask.fields[1]: "SSN" is listed twice (names match case-insensitively)` + "\n" +
+				`t.yaml:3: routes[0].mask.fields[2]: must be a JSON field name of 1 to 128 characters` + "\n" +
+				`t.yaml:3: routes[0].mask.unless_scopes: needs a protected route (auth is none here, so no caller has a scope)` + "\n" +
+				`t.yaml:3: routes[0].mask.style: must be "full" or "last_four", got "stars"` + "\n" +
+				`t.yaml:3: routes[0].mask.max_body: must be between 1B and 64MiB` + "\n" +
+				`t.yaml:4: routes[1].mask.fields: is required in a mask (the JSON field names to hide)`},
 		{"a login route without login",
 			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {login: true}}\n",
 			`t.yaml:3: routes[0].auth.login: needs the login section (an OpenID provider to send browsers to)`},

@@ -238,6 +238,21 @@ type Route struct {
 	WebSocket bool `yaml:"websocket"`
 	// RateLimit limits how often one caller may use the route.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Mask hides named fields of JSON responses from callers that lack a scope.
+	Mask Mask `yaml:"mask"`
+}
+
+// Mask hides personal data in a route's JSON responses: the values of the
+// named fields, at any depth, are masked unless the principal holds one of
+// UnlessScopes. No fields means no masking.
+type Mask struct {
+	Fields       []string `yaml:"fields"`
+	UnlessScopes []string `yaml:"unless_scopes"`
+	// Style is "full" (the default) or "last_four".
+	Style string `yaml:"style"`
+	// MaxBody bounds the response the gateway buffers to mask it; a larger
+	// (or non-JSON, or compressed) response is refused with 502.
+	MaxBody Size `yaml:"max_body"`
 }
 
 // RateLimit is a route's rate limit (GCRA). Rate "" means none.

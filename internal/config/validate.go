@@ -589,6 +589,7 @@ func (v *validator) routes(routes []Route, ups map[string]*Upstream, issuers map
 
 		v.routeAuth(p, r, issuers, issuerNames)
 		v.routeRateLimit(p, r)
+		v.routeMask(p, r)
 	}
 }
 

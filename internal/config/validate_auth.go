@@ -313,6 +313,38 @@ func (v *validator) routeRateLimit(p string, r *Route) {
 	}
 }
 
+// routeMask checks a route's response masking.
+func (v *validator) routeMask(p string, r *Route) {
+	m := r.Mask
+	if len(m.Fields) == 0 {
+		if len(m.UnlessScopes) > 0 || v.has(p+".mask.style") || v.has(p+".mask.max_body") {
+			v.errorf(p+".mask.fields", "is required in a mask (the JSON field names to hide)")
+		}
+		return
+	}
+	seen := make(map[string]bool, len(m.Fields))
+	for i, f := range m.Fields {
+		key := fmt.Sprintf("%s.mask.fields[%d]", p, i)
+		switch lf := strings.ToLower(f); {
+		case f == "" || len(f) > 128:
+			v.errorf(key, "must be a JSON field name of 1 to 128 characters")
+		case seen[lf]:
+			v.errorf(key, "%s is listed twice (names match case-insensitively)", v.q(key, f))
+		default:
+			seen[lf] = true
+		}
+	}
+	if len(m.UnlessScopes) > 0 && (!r.Auth.Set || r.Auth.None) {
+		v.errorf(p+".mask.unless_scopes", "needs a protected route (auth is none here, so no caller has a scope)")
+	}
+	if m.Style != "full" && m.Style != "last_four" {
+		v.errorf(p+".mask.style", `must be "full" or "last_four", got %s`, v.q(p+".mask.style", m.Style))
+	}
+	if m.MaxBody < 1 || m.MaxBody > 64<<20 {
+		v.errorf(p+".mask.max_body", "must be between 1B and 64MiB")
+	}
+}
+
 // apiKeys checks the API key settings.
 func (v *validator) apiKeys(a *APIKeys) {
 	h := a.Header

@@ -80,6 +80,8 @@ type route struct {
 	auth *routeAuth
 	// limit is nil for a route without a rate limit.
 	limit *routeLimit
+	// mask is nil for a route whose responses are not masked.
+	mask *routeMask
 }
 
 // headerRule is a security response header. Default rules fill a header the
@@ -176,6 +178,7 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 			proxy:     proxies[rc.Upstream],
 			metrics:   deps.Metrics.Route(rc.Name),
 			websocket: rc.WebSocket,
+			mask:      compileMask(rc.Mask),
 		})
 		ra, aerrs := compileAuth(i, &cfg.Routes[i], src)
 		errs = append(errs, aerrs...)

@@ -380,12 +380,20 @@ func (t *Table) newProxy(pool *upstream.Pool, deps Deps) *httputil.ReverseProxy 
 			if st.principal != nil {
 				identify(h, st)
 			}
+			if m := st.route.mask; m != nil && !m.exempt(st.principal) {
+				// The gateway must read the body to mask it.
+				h.Set("Accept-Encoding", "identity")
+			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			for _, k := range leakyResponseHeaders {
 				resp.Header.Del(k)
 			}
 			t.applySecurityHeaders(resp.Header)
+			st := resp.Request.Context().Value(stateKey{}).(*state)
+			if m := st.route.mask; m != nil && !m.exempt(st.principal) {
+				return m.apply(resp)
+			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -395,7 +403,16 @@ func (t *Table) newProxy(pool *upstream.Pool, deps Deps) *httputil.ReverseProxy 
 				rid = st.fwd.requestID
 			}
 			status, code, reason := http.StatusBadGateway, "bad_gateway", "upstream_error"
+			var me *maskError
 			switch {
+			case errors.As(err, &me) && st != nil:
+				// The upstream answered, but not in a form the gateway can
+				// mask: refused rather than passed on with the data in clear.
+				deps.Events.Emit(event.Event{Type: event.MaskRefused, Severity: event.High, Route: st.route.name,
+					ClientIP: st.fwd.client, RequestID: rid, Reason: me.reason})
+				t.applySecurityHeaders(w.Header())
+				reject(w, http.StatusBadGateway, "bad_gateway", rid, false)
+				return
 			case st != nil && st.bodyTooLarge.Load():
 				status, code, reason = http.StatusRequestEntityTooLarge, "body_too_large", "body_size"
 			case st != nil && st.bodyBroken.Load() && r.Context().Err() == nil:
