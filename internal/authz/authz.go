@@ -118,6 +118,8 @@ type Decision struct {
 // CompileError is an allow expression that does not parse, type-check or fit
 // the limits.
 type CompileError struct {
+	// What names the expression: "allow expression" (the default) or "rate limit key".
+	What string
 	// Msg is one short line, without CEL's source excerpt.
 	Msg string
 	// Line and Column locate the error inside the expression text, 1-based;
@@ -128,10 +130,14 @@ type CompileError struct {
 
 // Error formats the error with its position, e.g. "allow expression: 2:12: undefined field 'rolez'".
 func (e *CompileError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("allow expression: %d:%d: %s", e.Line, e.Column, e.Msg)
+	what := e.What
+	if what == "" {
+		what = "allow expression"
 	}
-	return "allow expression: " + e.Msg
+	if e.Line > 0 {
+		return fmt.Sprintf("%s: %d:%d: %s", what, e.Line, e.Column, e.Msg)
+	}
+	return what + ": " + e.Msg
 }
 
 // Compile checks and compiles a rule. Errors in the allow expression are
@@ -159,11 +165,11 @@ func Compile(r Rule) (*Policy, error) {
 	if r.Allow == "" {
 		return p, nil
 	}
-	prg, needsRequest, err := compileAllow(r.Allow)
+	prg, uses, err := compileExpr(r.Allow, cel.BoolType)
 	if err != nil {
 		return nil, err
 	}
-	p.allow, p.needsRequest = prg, needsRequest
+	p.allow, p.needsRequest = prg, uses.request
 	return p, nil
 }
 

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -87,40 +88,59 @@ func newEnv() (*cel.Env, error) {
 	)
 }
 
-// compileAllow parses, checks and plans an allow expression, and reports
+// compileExpr parses, checks and plans an expression whose result must be
+// of type want (bool for allow, string for a rate-limit key), and reports
 // whether it references the request.
-func compileAllow(src string) (cel.Program, bool, error) {
+func compileExpr(src string, want *cel.Type) (cel.Program, refs, error) {
+	prg, uses, err := compileChecked(src, want)
+	var ce *CompileError
+	if errors.As(err, &ce) && want != cel.BoolType {
+		ce.What = "rate limit key"
+	}
+	return prg, uses, err
+}
+
+// refs says which variables an expression reads. A comprehension variable
+// named like one is counted too; a false positive only costs building the
+// Request (or, for a key, waiting for authentication).
+type refs struct{ request, principal bool }
+
+func compileChecked(src string, want *cel.Type) (cel.Program, refs, error) {
 	if len(src) > MaxExpressionLen {
-		return nil, false, &CompileError{Msg: fmt.Sprintf("longer than %d bytes", MaxExpressionLen)}
+		return nil, refs{}, &CompileError{Msg: fmt.Sprintf("longer than %d bytes", MaxExpressionLen)}
 	}
 	e, err := env()
 	if err != nil {
-		return nil, false, fmt.Errorf("build CEL environment: %w", err)
+		return nil, refs{}, fmt.Errorf("build CEL environment: %w", err)
 	}
 	ast, iss := e.Compile(src)
 	if iss.Err() != nil {
-		return nil, false, issueError(iss)
+		return nil, refs{}, issueError(iss)
 	}
-	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) {
-		msg := fmt.Sprintf("must be bool, is %s", t)
+	if t := ast.OutputType(); !t.IsExactType(want) {
+		msg := fmt.Sprintf("must be %s, is %s", want, t)
 		if t.IsExactType(cel.DynType) {
-			// Typically a claim used as a condition: its type is only known at run time.
-			msg += " (compare the value, e.g. principal.claims.admin == true)"
+			// Typically a claim: its type is only known at run time.
+			if want == cel.BoolType {
+				msg += " (compare the value, e.g. principal.claims.admin == true)"
+			} else {
+				msg += " (convert the value, e.g. string(principal.claims.tenant))"
+			}
 		}
-		return nil, false, &CompileError{Msg: msg}
+		return nil, refs{}, &CompileError{Msg: msg}
 	}
 	if ce := refuseStructLiterals(ast); ce != nil {
-		return nil, false, ce
+		return nil, refs{}, ce
 	}
 	est, err := e.EstimateCost(ast, estimator{})
 	if err != nil {
-		return nil, false, fmt.Errorf("estimate cost of allow expression: %w", err)
+		return nil, refs{}, fmt.Errorf("estimate cost: %w", err)
 	}
 	switch {
 	case est.Min > CostLimit:
-		return nil, false, &CompileError{Msg: fmt.Sprintf("too expensive: even its cheapest evaluation (cost %d) exceeds the limit %d", est.Min, CostLimit)}
+		return nil, refs{}, &CompileError{Msg: fmt.Sprintf("too expensive: even its cheapest evaluation (cost %d) exceeds the limit %d", est.Min, CostLimit)}
 	case est.Max > MaxEstimatedCost:
-		return nil, false, &CompileError{Msg: fmt.Sprintf("too expensive: its estimated worst-case cost %d exceeds %d (avoid loops nested in loops over headers, claims or lists)", est.Max, uint64(MaxEstimatedCost))}
+		return nil, refs{}, &CompileError{Msg: fmt.Sprintf("too expensive: its estimated worst-case cost %d exceeds %d (avoid loops nested in loops over headers, claims or lists)", est.Max, uint64(MaxEstimatedCost))}
 	}
 	// Folds constants and compiles constant regular expressions once.
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
@@ -135,18 +155,18 @@ func compileAllow(src string) (cel.Program, bool, error) {
 	}
 	prg, err := e.Program(ast, opts...)
 	if err != nil {
-		return nil, false, fmt.Errorf("plan allow expression: %w", err)
+		return nil, refs{}, fmt.Errorf("plan: %w", err)
 	}
-	needsRequest := false
+	var uses refs
 	for _, r := range ast.NativeRep().ReferenceMap() {
-		// A comprehension variable named like them is counted too; a false
-		// positive only costs building the Request.
-		if r.Name == "request" || r.Name == "params" {
-			needsRequest = true
-			break
+		switch r.Name {
+		case "request", "params":
+			uses.request = true
+		case "principal":
+			uses.principal = true
 		}
 	}
-	return prg, needsRequest, nil
+	return prg, uses, nil
 }
 
 // hasLoop reports whether the expression has a comprehension (a macro such
@@ -273,7 +293,7 @@ type field struct {
 
 // objectProvider adds our object types to a CEL type provider. It cannot
 // create values of them (NewValue is the base provider's, which does not know
-// them); compileAllow refuses struct literals so that this never matters.
+// them); compileExpr refuses struct literals so that this never matters.
 type objectProvider struct {
 	types.Provider
 	objects map[string]*object

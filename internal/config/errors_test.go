@@ -103,7 +103,16 @@ func TestBrokenConfigs(t *testing.T) {
 				`t.yaml:4: routes[0].rate_limit.key: principal needs a protected route (auth is none here): use client_ip` + "\n" +
 				`t.yaml:4: routes[0].rate_limit.burst: must be between 1 and 1000000 (0: the rate's count)` + "\n" +
 				`t.yaml:5: routes[1].rate_limit.rate: parse rate "10/x": unit must be s, m, h or d` + "\n" +
-				`t.yaml:5: routes[1].rate_limit.key: must be "client_ip", "principal" or "header:NAME", got "cookie:x"`},
+				`t.yaml:5: routes[1].rate_limit.key: must be "client_ip", "principal", "header:NAME" or "expr", got "cookie:x"`},
+		{"rate limit key expressions",
+			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: none, rate_limit: {key: expr, expr: 'principal.subject', rate: 1/s}}\n" +
+				"  - {name: s, match: {path: /s}, upstream: u, auth: none, rate_limit: {key: expr, expr: 'request.headerz', rate: 1/s}}\n" +
+				"  - {name: x, match: {path: /x}, upstream: u, auth: none, rate_limit: {key: expr, rate: 1/s}}\n" +
+				"  - {name: y, match: {path: /y}, upstream: u, auth: none, rate_limit: {expr: 'request.path', rate: 1/s}}\n",
+			`t.yaml:3: routes[0].rate_limit.expr: reads principal, which needs a protected route (auth is none here)` + "\n" +
+				`t.yaml:4: routes[1].rate_limit.expr: rate limit key: 1:8: undefined field 'headerz'` + "\n" +
+				`t.yaml:5: routes[2].rate_limit.expr: is required with key: expr (a CEL expression of type string)` + "\n" +
+				`t.yaml:6: routes[3].rate_limit.expr: only applies with key: expr`},
 		{"mask settings",
 			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: none, mask: {fields: [ssn, SSN, ''], unless_scopes: [pii], style: stars, max_body: 1GiB}}\n  - {name: s, match: {path: /s}, upstream: u, auth: none, mask: {style: full}}\n",
 			`t.yaml:3: routes[0].mask.fields[1]: "SSN" is listed twice (names match case-insensitively)` + "\n" +

@@ -258,8 +258,11 @@ type Mask struct {
 // RateLimit is a route's rate limit (GCRA). Rate "" means none.
 type RateLimit struct {
 	// Key says who is counted: "client_ip", "principal" (the verified
-	// identity, after authentication) or "header:NAME".
+	// identity, after authentication), "header:NAME" or "expr" (Expr).
 	Key string `yaml:"key"`
+	// Expr is a CEL expression of type string computing the key, with
+	// key: expr.
+	Expr string `yaml:"expr"`
 	// Rate is requests per period: "100/m", "10/s", "5000/h", "1000/d".
 	Rate string `yaml:"rate"`
 	// Burst is how many requests may come at once (default: the rate's count).

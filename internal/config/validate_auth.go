@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/rampart-sec/rampart/internal/authz"
 	"github.com/rampart-sec/rampart/internal/ratelimit"
 )
 
@@ -305,8 +306,21 @@ func (v *validator) routeRateLimit(p string, r *Route) {
 			v.errorf(p+".rate_limit.key", "principal needs a protected route (auth is none here): use client_ip")
 		}
 	case strings.HasPrefix(rl.Key, "header:") && validHeaderToken(strings.TrimPrefix(rl.Key, "header:")):
+	case rl.Key == "expr":
+		k, err := authz.CompileKey(rl.Expr)
+		switch {
+		case rl.Expr == "":
+			v.errorf(p+".rate_limit.expr", "is required with key: expr (a CEL expression of type string)")
+		case err != nil:
+			v.errorf(p+".rate_limit.expr", "%v", err)
+		case k.NeedsPrincipal() && (!r.Auth.Set || r.Auth.None):
+			v.errorf(p+".rate_limit.expr", "reads principal, which needs a protected route (auth is none here)")
+		}
 	default:
-		v.errorf(p+".rate_limit.key", `must be "client_ip", "principal" or "header:NAME", got %s`, v.q(p+".rate_limit.key", rl.Key))
+		v.errorf(p+".rate_limit.key", `must be "client_ip", "principal", "header:NAME" or "expr", got %s`, v.q(p+".rate_limit.key", rl.Key))
+	}
+	if rl.Expr != "" && rl.Key != "expr" {
+		v.errorf(p+".rate_limit.expr", "only applies with key: expr")
 	}
 	if rl.Burst < 0 || rl.Burst > 1_000_000 {
 		v.errorf(p+".rate_limit.burst", "must be between 1 and 1000000 (0: the rate's count)")

@@ -406,28 +406,35 @@ func (t *Table) introspect(ctx context.Context, tok string, ra *routeAuth) (*pri
 	return nil, first
 }
 
+// policyRequest is what CEL expressions (allow, rate-limit keys) read about
+// the request: the canonical path and decoded route params.
+func policyRequest(r *http.Request, st *state, params *router.Params) *authz.Request {
+	req := &authz.Request{
+		Method:   r.Method,
+		Path:     st.canon,
+		ClientIP: st.fwd.client,
+		Query:    r.URL.Query(),
+		Headers:  r.Header,
+	}
+	if n := params.Len(); n > 0 {
+		req.Params = make(map[string]string, n)
+		for i := 0; i < n; i++ {
+			name, value := params.At(i)
+			if v, err := url.PathUnescape(value); err == nil {
+				value = v
+			}
+			req.Params[name] = value
+		}
+	}
+	return req
+}
+
 // authorize applies the route's scopes, roles and allow policy to p.
 func (h *Handler) authorize(w *recorder, r *http.Request, st *state, ra *routeAuth, p *principal.Principal, params *router.Params,
 	refuse func(status int, code string, typ event.Type, sev event.Severity, reason, detail string, closeConn bool) string) string {
 	var req *authz.Request
 	if ra.needsRequest {
-		req = &authz.Request{
-			Method:   r.Method,
-			Path:     st.canon,
-			ClientIP: st.fwd.client,
-			Query:    r.URL.Query(),
-			Headers:  r.Header,
-		}
-		if n := params.Len(); n > 0 {
-			req.Params = make(map[string]string, n)
-			for i := 0; i < n; i++ {
-				name, value := params.At(i)
-				if v, err := url.PathUnescape(value); err == nil {
-					value = v
-				}
-				req.Params[name] = value
-			}
-		}
+		req = policyRequest(r, st, params)
 	}
 	d := ra.policy.Decide(p, req)
 	if d.Allowed {

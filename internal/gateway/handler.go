@@ -244,7 +244,7 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 	// floods of bad credentials are limited too; one keyed by the principal
 	// runs after it.
 	if rl := rt.limit; rl != nil && rl.beforeAuth {
-		if code := h.rateLimit(r.Context(), w, r, st, rl, refuse); code != "" {
+		if code := h.rateLimit(r.Context(), w, r, st, rl, &params, refuse); code != "" {
 			return code
 		}
 	}
@@ -256,7 +256,7 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 		}
 	}
 	if rl := rt.limit; rl != nil && !rl.beforeAuth {
-		if code := h.rateLimit(r.Context(), w, r, st, rl, refuse); code != "" {
+		if code := h.rateLimit(r.Context(), w, r, st, rl, &params, refuse); code != "" {
 			return code
 		}
 	}

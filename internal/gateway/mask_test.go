@@ -98,7 +98,7 @@ func TestResponseMasking(t *testing.T) {
 func TestMaskRewrite(t *testing.T) {
 	m := compileMask(config.Mask{Fields: []string{"secret"}, Style: "full", MaxBody: 1 << 20})
 	for in, want := range map[string]string{
-		`{"secret":{"a":[1,2]},"b":"x"}`:  `{"secret":"****","b":"x"}`,
+		`{"secret":{"a":[1,2]},"b":"x"}`: `{"secret":"****","b":"x"}`,
 		`[{"SECRET":1},{"secret":null}]`: `[{"SECRET":"****"},{"secret":null}]`,
 		` "plain" `:                      `"plain"`,
 	} {

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,9 +14,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rampart-sec/rampart/internal/authz"
 	"github.com/rampart-sec/rampart/internal/config"
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/ratelimit"
+	"github.com/rampart-sec/rampart/internal/router"
 )
 
 // limiters makes the routes' rate limiters from rate_limits: in memory, one
@@ -63,8 +67,10 @@ func (l *limiters) close() {
 // routeLimit is a route's compiled rate limit.
 type routeLimit struct {
 	limiter ratelimit.Limiter
-	// key is "client_ip", "principal" or "header"; header is its name.
+	// key is "client_ip", "principal", "header" or "expr"; header is its
+	// name, expr the compiled key expression.
 	key, header string
+	expr        *authz.Key
 	// beforeAuth: limits keyed by who connects are checked before
 	// authentication, so floods of bad credentials are limited too.
 	beforeAuth bool
@@ -93,6 +99,11 @@ func (l *limiters) limit(route string, rc config.RateLimit) (*routeLimit, error)
 	case rc.Key == "" || rc.Key == "client_ip":
 		rl.key, rl.beforeAuth = "client_ip", true
 	case rc.Key == "principal":
+	case rc.Key == "expr":
+		if rl.expr, err = authz.CompileKey(rc.Expr); err != nil {
+			return nil, err
+		}
+		rl.beforeAuth = !rl.expr.NeedsPrincipal()
 	default: // header:NAME
 		rl.key, rl.header, rl.beforeAuth = "header", http.CanonicalHeaderKey(rc.Key[len("header:"):]), true
 	}
@@ -144,7 +155,7 @@ func (l *limiters) redisError(route string) func(error) {
 
 // rateLimit checks the route's limit for this request. It returns "" when
 // the request may go on, or the code it was refused with.
-func (h *Handler) rateLimit(ctx context.Context, w *recorder, r *http.Request, st *state, rl *routeLimit,
+func (h *Handler) rateLimit(ctx context.Context, w *recorder, r *http.Request, st *state, rl *routeLimit, params *router.Params,
 	refuse func(status int, code string, typ event.Type, sev event.Severity, reason, detail string, closeConn bool) string) string {
 	var key string
 	switch rl.key {
@@ -161,6 +172,24 @@ func (h *Handler) rateLimit(ctx context.Context, w *recorder, r *http.Request, s
 		// Without the header, count by address rather than in one bucket
 		// that every such client would share (and could exhaust for all).
 		key = "ip|" + st.fwd.client
+	case "expr":
+		var req *authz.Request
+		if rl.expr.NeedsRequest() {
+			req = policyRequest(r, st, params)
+		}
+		v, err := rl.expr.Eval(st.principal, req)
+		if err != nil || v == "" {
+			// A key that cannot be computed (a missing claim or header)
+			// counts by address, like a missing header.
+			key = "ip|" + st.fwd.client
+			break
+		}
+		if len(v) > 128 {
+			// Bounded keys: a client-chosen header must not grow the store.
+			sum := sha256.Sum256([]byte(v))
+			v = hex.EncodeToString(sum[:])
+		}
+		key = "x|" + v
 	default:
 		key = st.fwd.client
 	}

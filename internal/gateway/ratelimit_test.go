@@ -48,7 +48,37 @@ routes:
     upstream: svc
     auth: none
     rate_limit: {key: "header:X-Tenant", rate: 2/m}
+  - name: by-team
+    match: {path: /team}
+    upstream: svc
+    auth: {issuers: [idp]}
+    rate_limit: {key: expr, expr: 'principal.roles.size() > 0 ? "team:" + principal.roles[0] : ""', rate: 2/m}
 `, extra, idp, up)
+}
+
+// A CEL key counts whatever the expression says: here every member of a
+// team shares one budget, another team has its own, and a caller for whom
+// the key is empty is counted by address rather than in a shared bucket.
+func TestRateLimitExpressionKey(t *testing.T) {
+	idp := newTestIdP(t)
+	up := newUpstream(t, "svc", nil)
+	g := startGateway(t, rateLimitConfig(up.addr, idp.srv.URL, ""))
+	waitIssuer(t, g.addrs.Admin, "idp")
+	call := func(tok string) int {
+		status, _, _ := raw(t, g.addrs.Gateway, get("/team", "Authorization: Bearer "+tok))
+		return status
+	}
+	alice, bob := idp.token(t, idp.key, "alice", "", "ops"), idp.token(t, idp.key, "bob", "", "ops")
+	carol, dave := idp.token(t, idp.key, "carol", "", "dev"), idp.token(t, idp.key, "dave", "")
+	if call(alice) != 200 || call(bob) != 200 {
+		t.Fatal("the team's first two calls were refused")
+	}
+	if s := call(alice); s != 429 {
+		t.Fatalf("third call of team ops: %d, want 429 (alice and bob share the budget)", s)
+	}
+	if call(carol) != 200 || call(dave) != 200 {
+		t.Fatal("another team, or a caller without a team, suffered from team ops' limit")
+	}
 }
 
 // Rate limits at the gateway: 429 with Retry-After and the RateLimit
