@@ -30,7 +30,8 @@ const (
 // demoTokens are the tokens the tour uses, by file name.
 type demoTokens struct {
 	dir string
-	// Alice is user 42 with accounts:read; Bob is user 7 with accounts:read;
+	// Alice is user 42 with accounts:read; Bob is user 7 with accounts:read
+	// and pii:read (he sees personal data unmasked);
 	// Carol is user 42 without any scope; Forged is Alice's token with the
 	// payload changed to subject 7 and the signature kept.
 	Alice, Bob, Carol, Forged string
@@ -110,7 +111,7 @@ func writeIssuer(dir string) (jwksFile string, toks demoTokens, err error) {
 	if toks.Alice, err = mint("42", "accounts:read orders:read"); err != nil {
 		return "", toks, err
 	}
-	if toks.Bob, err = mint("7", "accounts:read"); err != nil {
+	if toks.Bob, err = mint("7", "accounts:read pii:read"); err != nil {
 		return "", toks, err
 	}
 	if toks.Carol, err = mint("42", ""); err != nil {

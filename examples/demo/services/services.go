@@ -21,8 +21,8 @@ import (
 // the demo passes sdk/principal's Verifier.Middleware.
 func Accounts(identity func(http.Handler) http.Handler) http.Handler {
 	accounts := map[string]map[string]string{
-		"42": {"id": "42", "name": "Ada Lovelace", "plan": "pro"},
-		"7":  {"id": "7", "name": "Alan Turing", "plan": "free"},
+		"42": {"id": "42", "name": "Ada Lovelace", "plan": "pro", "ssn": "078-05-1120", "card": "4111111111111111"},
+		"7":  {"id": "7", "name": "Alan Turing", "plan": "free", "ssn": "219-09-9999", "card": "5555555555554444"},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
