@@ -40,6 +40,7 @@ const fullCookieKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 func TestLoadFull(t *testing.T) {
 	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
 	t.Setenv("SESSION_COOKIE_KEY", fullCookieKey)
+	t.Setenv("RAMPART_JOIN_TOKEN", "join-token-from-the-environment")
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +82,7 @@ func TestLoadFull(t *testing.T) {
 func TestSourceLines(t *testing.T) {
 	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
 	t.Setenv("SESSION_COOKIE_KEY", fullCookieKey)
+	t.Setenv("RAMPART_JOIN_TOKEN", "join-token-from-the-environment")
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +135,7 @@ func TestSourceLines(t *testing.T) {
 func TestFullUsesEveryKey(t *testing.T) {
 	t.Setenv("LEGACY_ISSUER_HMAC_SECRET", fullSecret)
 	t.Setenv("SESSION_COOKIE_KEY", fullCookieKey)
+	t.Setenv("RAMPART_JOIN_TOKEN", "join-token-from-the-environment")
 	cfg, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func TestBrokenConfigs(t *testing.T) {
 			`t.yaml:3: log.level: duplicate key (first set at line 2)`},
 		{"alias",
 			"log: &l {level: info}\nx: *l\n" + minimal,
-			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, issuers, log, login, rate_limits, routes, upstreams)"},
+			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, identity, issuers, log, login, rate_limits, routes, upstreams)"},
 		{"second document",
 			minimal + "---\nlog: {level: info}\n",
 			`t.yaml:3: multiple YAML documents are not allowed (remove the second "---")`},
@@ -121,6 +121,17 @@ func TestBrokenConfigs(t *testing.T) {
 				`t.yaml:3: routes[0].mask.style: must be "full" or "last_four", got "stars"` + "\n" +
 				`t.yaml:3: routes[0].mask.max_body: must be between 1B and 64MiB` + "\n" +
 				`t.yaml:4: routes[1].mask.fields: is required in a mask (the JSON field names to hide)`},
+		{"workload identity and upstream mTLS",
+			"identity: {trust_domain: 'Bad Domain', ca: http://ca.internal:8445, join_token: plain, cert_file: x.pem}\n" +
+				"upstreams:\n  a: {targets: ['http://10.0.0.1:80'], mtls: {spiffe_id: 'spiffe://other.local/a'}}\n  u: {targets: ['https://10.0.0.2'], mtls: {spiffe_id: 'https://b'}}\n" + okRoute + "\n",
+			`t.yaml:1: identity.trust_domain: "Bad Domain" is not a trust domain name (lowercase letters, digits, '.', '-' and '_'): trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores` + "\n" +
+				`t.yaml:1: identity.ca: must be the https base URL of ` + "`rampart ca serve`" + ` (e.g. https://ca.internal:8445), got "http://ca.internal:8445"` + "\n" +
+				`t.yaml:1: identity.bundle_file: is required: the CA's root certificates (` + "`rampart ca bundle`" + `), which authenticate the CA` + "\n" +
+				`t.yaml:1: identity.join_token: must come from the environment: write it as ${NAME}` + "\n" +
+				`t.yaml:1: identity.cert_file: cert_file and key_file go together` + "\n" +
+				`t.yaml:3: upstreams.a.mtls.spiffe_id: is in trust domain "other.local", not identity.trust_domain "Bad Domain"` + "\n" +
+				`t.yaml:3: upstreams.a.targets: targets[0] must be https:// with mtls (no plaintext fallback)` + "\n" +
+				`t.yaml:4: upstreams.u.mtls.spiffe_id: "https://b" is not a SPIFFE ID (spiffe://trust-domain/path): scheme is missing or invalid`},
 		{"a login route without login",
 			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {login: true}}\n",
 			`t.yaml:3: routes[0].auth.login: needs the login section (an OpenID provider to send browsers to)`},

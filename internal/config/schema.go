@@ -21,9 +21,12 @@ type Config struct {
 	// Login configures browser login (OIDC) for routes with auth.login.
 	Login Login `yaml:"login"`
 	// RateLimits says where rate-limit counters live.
-	RateLimits RateLimits           `yaml:"rate_limits"`
-	Upstreams  map[string]*Upstream `yaml:"upstreams"`
-	Routes     []Route              `yaml:"routes"`
+	RateLimits RateLimits `yaml:"rate_limits"`
+	// Identity is this process's workload identity (a SPIFFE certificate
+	// from `rampart ca serve`), used for mTLS to upstreams.
+	Identity  Identity             `yaml:"identity"`
+	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	Routes    []Route              `yaml:"routes"`
 
 	// Source records where each key was found, for error messages that happen
 	// after loading (for example when a route is compiled).
@@ -188,6 +191,31 @@ type Upstream struct {
 	Retries   int         `yaml:"retries"`
 	TLS       UpstreamTLS `yaml:"tls"`
 	KeepAlive KeepAlive   `yaml:"keepalive"`
+	// MTLS makes the gateway present its workload identity and accept only
+	// an upstream proving SPIFFEID.
+	MTLS UpstreamMTLS `yaml:"mtls"`
+}
+
+// UpstreamMTLS is workload mTLS to an upstream.
+type UpstreamMTLS struct {
+	SPIFFEID string `yaml:"spiffe_id"`
+}
+
+// Identity is a workload identity from Rampart's CA.
+type Identity struct {
+	// TrustDomain is the CA's trust domain, e.g. "rampart.local".
+	TrustDomain string `yaml:"trust_domain"`
+	// CA is the base URL of `rampart ca serve`.
+	CA string `yaml:"ca"`
+	// BundleFile holds the CA's root certificates (PEM), which authenticate it.
+	BundleFile string `yaml:"bundle_file"`
+	// JoinToken is the one-time token (`rampart ca token`) for the first
+	// certificate; written as ${NAME}.
+	JoinToken string `yaml:"join_token"`
+	// CertFile and KeyFile keep the certificate across restarts (default:
+	// DATA_DIR/identity/svid.pem and svid-key.pem).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Health configures active health checks.

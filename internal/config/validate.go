@@ -65,6 +65,7 @@ func validate(cfg *Config, v *validator) {
 	v.upstreams(cfg.Upstreams)
 	v.apiKeys(&cfg.APIKeys)
 	v.rateLimits(&cfg.RateLimits)
+	v.identity(&cfg.Identity, cfg.Upstreams)
 	v.clientCerts = cfg.Gateway.TLS.ClientCerts.Mode != ""
 	issuers := v.issuers(cfg.Issuers)
 	v.login(&cfg.Login, issuers, cfg.Issuers)

@@ -57,8 +57,19 @@ func Run(ctx context.Context, o Options) error {
 	// Sample services, each on its own loopback port.
 	// The accounts service verifies the gateway's identity tokens; its
 	// verifier needs the admin address, known once the gateway runs.
+	// Each keeps its own SQLite database under the demo directory.
 	identity := &lateVerifier{}
-	upstreams := map[string]http.Handler{"accounts": services.Accounts(identity.middleware), "orders": services.Orders()}
+	accounts, err := services.Accounts(filepath.Join(dir, "accounts"), identity.middleware)
+	if err != nil {
+		return fmt.Errorf("start accounts service: %w", err)
+	}
+	defer accounts.Close()
+	orders, err := services.Orders(filepath.Join(dir, "orders"))
+	if err != nil {
+		return fmt.Errorf("start orders service: %w", err)
+	}
+	defer orders.Close()
+	upstreams := map[string]http.Handler{"accounts": accounts, "orders": orders}
 	addrs := map[string]string{}
 	var servers []*http.Server
 	defer func() {
@@ -285,6 +296,9 @@ type step struct {
 	cert *clientCerts
 	// repeat sends the request this many times; want judges the last answer.
 	repeat int
+	// local, when set, is checked instead of sending a request (a look at
+	// files the demo wrote).
+	local func() error
 	// eventually retries, for a few seconds, a step whose answer depends on
 	// work done off the request path (security events reach the metrics
 	// through a queue).
@@ -299,7 +313,9 @@ type tour struct {
 	cfgPath   string
 	accessLog string
 	tokens    string
-	steps     []step
+	// dataDir is the demo directory (DATA_DIR/demo).
+	dataDir string
+	steps   []step
 }
 
 func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens, certs clientCerts) *tour {
@@ -307,7 +323,7 @@ func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens, certs 
 	curl := "curl -s --cacert " + a.CAFile
 	// as shows the curl option that sends a demo user's token.
 	as := func(name string) string { return ` -H "Authorization: Bearer $(cat ` + toks.path(name) + `)"` }
-	t := &tour{addrs: a, base: base, cfgPath: cfgPath, accessLog: accessLog, tokens: toks.dir}
+	t := &tour{addrs: a, base: base, cfgPath: cfgPath, accessLog: accessLog, tokens: toks.dir, dataDir: filepath.Dir(toks.dir)}
 	get := func(path string, hdr ...string) func(string) (*http.Request, error) {
 		return func(base string) (*http.Request, error) {
 			r, err := http.NewRequest(http.MethodGet, base+path, nil)
@@ -371,6 +387,28 @@ func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens, certs 
 				}
 				if strings.Contains(body, "078-05") {
 					return fmt.Errorf("clear SSN in %s", body)
+				}
+				return nil
+			},
+		},
+		{
+			title: "At rest, the accounts service's own database holds only fieldcrypt ciphertexts (bound to row and column)",
+			curl:  "grep -a -o 'rampart:v1:[A-Za-z0-9+/=]*' " + filepath.Join(t.dataDir, "accounts", "accounts.db") + "* | head -2; grep -a -c 078-05-1120 " + filepath.Join(t.dataDir, "accounts", "accounts.db") + "*",
+			local: func() error {
+				files, _ := filepath.Glob(filepath.Join(t.dataDir, "accounts", "accounts.db*"))
+				sealed := false
+				for _, f := range files {
+					b, err := os.ReadFile(f)
+					if err != nil {
+						return err
+					}
+					if strings.Contains(string(b), "078-05-1120") || strings.Contains(string(b), "4111111111111111") {
+						return fmt.Errorf("%s holds a clear SSN or card number", f)
+					}
+					sealed = sealed || strings.Contains(string(b), "rampart:v1:")
+				}
+				if !sealed {
+					return fmt.Errorf("no ciphertext found in %v", files)
 				}
 				return nil
 			},
@@ -613,6 +651,9 @@ func (t *tour) run(ctx context.Context, c *http.Client, s step) error {
 }
 
 func (t *tour) runOnce(ctx context.Context, c *http.Client, s step) error {
+	if s.local != nil {
+		return s.local()
+	}
 	for i := 1; ; i++ {
 		req, err := s.req(t.base)
 		if err != nil {

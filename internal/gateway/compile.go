@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Deps struct {
 	Login *login
 	// Limits makes the routes' rate limiters; nil: in memory, per table.
 	Limits *limiters
+	// Workload presents the gateway's SPIFFE identity to mTLS upstreams;
+	// nil when the identity section is not set.
+	Workload workloadTLS
 }
 
 // Table is one configuration compiled for serving: the router, each route's
@@ -274,6 +278,13 @@ func newPool(name string, u *config.Upstream, deps Deps) (*upstream.Pool, error)
 		}
 		targets = append(targets, t)
 	}
+	var tlsConf *tls.Config
+	if u.MTLS.SPIFFEID != "" {
+		var err error
+		if tlsConf, err = upstreamMTLS(deps.Workload, u.MTLS.SPIFFEID); err != nil {
+			return nil, err
+		}
+	}
 	var roots *x509.CertPool
 	if u.TLS.CAFile != "" {
 		pem, err := os.ReadFile(u.TLS.CAFile)
@@ -311,6 +322,7 @@ func newPool(name string, u *config.Upstream, deps Deps) (*upstream.Pool, error)
 		Retries:         u.Retries,
 		RootCAs:         roots,
 		ServerName:      u.TLS.ServerName,
+		TLSConfig:       tlsConf,
 		MaxIdlePerHost:  u.KeepAlive.MaxIdlePerHost,
 		IdleConnTimeout: u.KeepAlive.IdleTimeout.Std(),
 		OnHealthChange: func(target string, healthy bool) {

@@ -96,6 +96,16 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("identity token key: %w", err)
 	}
 	deps.Identity = idtoken.NewSigner(idKey, principal.DefaultGatewayIssuer, IdentityTTL)
+	if cfg.Identity.TrustDomain != "" {
+		// The workload identity for mTLS upstreams; a change to the identity
+		// section takes a restart.
+		src, err := startWorkload(ctx, cfg.Identity, o.DataDir, logger)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		deps.Workload = src
+	}
 	// The API key store is opened even when no route uses it yet, so that a
 	// reload can add such routes; it is re-read when "rampart apikey" changes it.
 	keys, err := apikey.OpenStore(cfg.APIKeys.StorePath(o.DataDir), apikey.Options{Log: logger})

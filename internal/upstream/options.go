@@ -68,6 +68,11 @@ type Options struct {
 	ServerName string
 	// ClientCertificate, when set, supplies a client certificate for mTLS.
 	ClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+	// TLSConfig, when set, is the whole client TLS configuration for https
+	// targets (workload mTLS: the gateway's SVID, the trust bundle and the
+	// expected SPIFFE ID of the upstream); RootCAs, ServerName and
+	// ClientCertificate are then ignored.
+	TLSConfig *tls.Config
 	// MaxIdlePerHost caps idle keep-alive connections per target
 	// (0: DefaultMaxIdlePerHost).
 	MaxIdlePerHost int

@@ -132,16 +132,20 @@ func New(opts Options) (*Pool, error) {
 
 func newTransport(o Options, anyTLS bool) *http.Transport {
 	dialer := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
+	tc := &tls.Config{
+		MinVersion:           tls.VersionTLS12,
+		RootCAs:              o.RootCAs,
+		ServerName:           o.ServerName,
+		GetClientCertificate: o.ClientCertificate,
+	}
+	if o.TLSConfig != nil {
+		tc = o.TLSConfig.Clone()
+	}
 	return &http.Transport{
 		// A gateway must never send its traffic through $HTTP_PROXY.
 		Proxy:       nil,
 		DialContext: dialer.DialContext,
-		TLSClientConfig: &tls.Config{
-			MinVersion:           tls.VersionTLS12,
-			RootCAs:              o.RootCAs,
-			ServerName:           o.ServerName,
-			GetClientCertificate: o.ClientCertificate,
-		},
+		TLSClientConfig: tc,
 		TLSHandshakeTimeout: o.ConnectTimeout,
 		// A custom dialer and TLS config turn HTTP/2 off unless forced; h2 is
 		// negotiated by ALPN, so plain-http targets stay on HTTP/1.1.

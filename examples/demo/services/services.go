@@ -2,37 +2,82 @@
 // HTTP services: the gateway in front of them does the security work, and the
 // accounts service also checks, with sdk/principal, the identity the gateway
 // vouches for (zero trust: the network between them is not trusted either).
+// Each keeps its own SQLite database (no shared database, no shared
+// credentials); the accounts service stores personal data encrypted with
+// sdk/fieldcrypt.
 package services
 
 import (
+	"database/sql"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
-	"sync"
 
+	"github.com/rampart-sec/rampart/sdk/fieldcrypt"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
+// account is a row of the accounts service. SSN and Card are sealed by
+// fieldcrypt before they are written: the database file holds only
+// "rampart:v1:..." ciphertexts, each bound to its row and column.
+type account struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Plan string `json:"plan"`
+	SSN  string `json:"ssn" fieldcrypt:"pii"`
+	Card string `json:"card" fieldcrypt:"pii"`
+}
+
+// AccountsService is the accounts service and its database.
+type AccountsService struct {
+	http.Handler
+	db *sql.DB
+}
+
+// Close closes the database.
+func (a *AccountsService) Close() error { return a.db.Close() }
+
 // Accounts serves GET /accounts/{id}, GET /me, GET /status and GET /echo
 // (which shows the request headers the service received, to show the
-// gateway's header hygiene). identity wraps the handlers that need a caller:
-// the demo passes sdk/principal's Verifier.Middleware.
-func Accounts(identity func(http.Handler) http.Handler) http.Handler {
-	accounts := map[string]map[string]string{
-		"42": {"id": "42", "name": "Ada Lovelace", "plan": "pro", "ssn": "078-05-1120", "card": "4111111111111111"},
-		"7":  {"id": "7", "name": "Alan Turing", "plan": "free", "ssn": "219-09-9999", "card": "5555555555554444"},
+// gateway's header hygiene) with its database in dir. identity wraps the
+// handlers that need a caller: the demo passes sdk/principal's
+// Verifier.Middleware.
+func Accounts(dir string, identity func(http.Handler) http.Handler) (*AccountsService, error) {
+	db, err := openDB(dir, "accounts")
+	if err != nil {
+		return nil, err
 	}
+	crypt, err := fieldKey(dir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := seedAccounts(db, crypt); err != nil {
+		db.Close()
+		return nil, err
+	}
+	svc := &AccountsService{db: db}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"service": "accounts", "status": "ok"})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.Handle("GET /accounts/{id}", identity(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, ok := accounts[r.PathValue("id")]
-		if !ok {
+		var a account
+		err := db.QueryRowContext(r.Context(), `SELECT id, name, plan, ssn, card FROM accounts WHERE id = ?`, r.PathValue("id")).
+			Scan(&a.ID, &a.Name, &a.Plan, &a.SSN, &a.Card)
+		if errors.Is(err, sql.ErrNoRows) {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such account"})
+			return
+		}
+		if err == nil {
+			err = crypt.Open(a.ID, &a)
+		}
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
 			return
 		}
 		writeJSON(w, http.StatusOK, a)
@@ -55,53 +100,115 @@ func Accounts(identity func(http.Handler) http.Handler) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, seen)
 	})
-	return mux
+	svc.Handler = mux
+	return svc, nil
 }
 
-// Orders serves GET /orders, POST /orders and GET /orders/{id}, in memory.
-func Orders() http.Handler {
-	var mu sync.Mutex
-	orders := map[string]map[string]any{"1001": {"id": "1001", "account": "42", "item": "notebook", "qty": 2}}
+// seedAccounts writes the demo's two accounts, their PII sealed, unless
+// they are there from an earlier run.
+func seedAccounts(db *sql.DB, crypt *fieldcrypt.Crypter) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, plan TEXT NOT NULL, ssn TEXT NOT NULL, card TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("create accounts table: %w", err)
+	}
+	for _, a := range []account{
+		{ID: "42", Name: "Ada Lovelace", Plan: "pro", SSN: "078-05-1120", Card: "4111111111111111"},
+		{ID: "7", Name: "Alan Turing", Plan: "free", SSN: "219-09-9999", Card: "5555555555554444"},
+	} {
+		if err := crypt.Seal(a.ID, &a); err != nil {
+			return fmt.Errorf("seal account %s: %w", a.ID, err)
+		}
+		if _, err := db.Exec(`INSERT OR IGNORE INTO accounts (id, name, plan, ssn, card) VALUES (?, ?, ?, ?, ?)`, a.ID, a.Name, a.Plan, a.SSN, a.Card); err != nil {
+			return fmt.Errorf("insert account %s: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// OrdersService is the orders service and its database.
+type OrdersService struct {
+	http.Handler
+	db *sql.DB
+}
+
+// Close closes the database.
+func (o *OrdersService) Close() error { return o.db.Close() }
+
+type order struct {
+	ID      string `json:"id"`
+	Account string `json:"account"`
+	Item    string `json:"item"`
+	Qty     int    `json:"qty"`
+}
+
+// Orders serves GET /orders, POST /orders and GET /orders/{id}, with its own
+// database in dir.
+func Orders(dir string) (*OrdersService, error) {
+	db, err := openDB(dir, "orders")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, account TEXT NOT NULL, item TEXT NOT NULL, qty INTEGER NOT NULL);
+		INSERT OR IGNORE INTO orders (id, account, item, qty) VALUES (1001, '42', 'notebook', 2)`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create orders table: %w", err)
+	}
+	scan := func(rows interface{ Scan(...any) error }) (order, error) {
+		var o order
+		var id int
+		err := rows.Scan(&id, &o.Account, &o.Item, &o.Qty)
+		o.ID = itoa(id)
+		return o, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.HandleFunc("GET /orders", func(w http.ResponseWriter, _ *http.Request) {
-		mu.Lock()
-		list := make([]map[string]any, 0, len(orders))
-		for _, o := range orders {
+	mux.HandleFunc("GET /orders", func(w http.ResponseWriter, r *http.Request) {
+		rows, err := db.QueryContext(r.Context(), `SELECT id, account, item, qty FROM orders ORDER BY id LIMIT 100`)
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
+			return
+		}
+		defer rows.Close()
+		list := []order{}
+		for rows.Next() {
+			o, err := scan(rows)
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
+				return
+			}
 			list = append(list, o)
 		}
-		mu.Unlock()
-		sort.Slice(list, func(i, j int) bool { return list[i]["id"].(string) < list[j]["id"].(string) })
 		writeJSON(w, http.StatusOK, list)
 	})
 	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		o, ok := orders[r.PathValue("id")]
-		mu.Unlock()
-		if !ok {
+		o, err := scan(db.QueryRowContext(r.Context(), `SELECT id, account, item, qty FROM orders WHERE id = ?`, r.PathValue("id")))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such order"})
-			return
+		case err != nil:
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
+		default:
+			writeJSON(w, http.StatusOK, o)
 		}
-		writeJSON(w, http.StatusOK, o)
 	})
 	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
-			Account string `json:"account"`
-			Item    string `json:"item"`
-			Qty     int    `json:"qty"`
-		}
+		var in order
 		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&in); err != nil || in.Item == "" || in.Qty < 1 {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {account, item, qty>0}"})
 			return
 		}
-		mu.Lock()
-		id := 1001 + len(orders)
-		o := map[string]any{"id": itoa(id), "account": in.Account, "item": in.Item, "qty": in.Qty}
-		orders[itoa(id)] = o
-		mu.Unlock()
-		writeJSON(w, http.StatusCreated, o)
+		res, err := db.ExecContext(r.Context(), `INSERT INTO orders (account, item, qty) VALUES (?, ?, ?)`, in.Account, in.Item, in.Qty)
+		var id int64
+		if err == nil {
+			id, err = res.LastInsertId()
+		}
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
+			return
+		}
+		in.ID = itoa(int(id))
+		writeJSON(w, http.StatusCreated, in)
 	})
-	return mux
+	return &OrdersService{Handler: mux, db: db}, nil
 }
 
 func itoa(n int) string {

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// identity checks the workload identity section and the upstreams that use it.
+func (v *validator) identity(id *Identity, ups map[string]*Upstream) {
+	set := *id != Identity{}
+	if set {
+		if _, err := spiffeid.TrustDomainFromString(id.TrustDomain); err != nil {
+			v.errorf("identity.trust_domain", "%s is not a trust domain name (lowercase letters, digits, '.', '-' and '_'): %v", v.q("identity.trust_domain", id.TrustDomain), err)
+		}
+		if u, err := url.Parse(id.CA); err != nil || u.Host == "" || (u.Scheme != "https") || u.Path != "" && u.Path != "/" {
+			v.errorf("identity.ca", "must be the https base URL of `rampart ca serve` (e.g. https://ca.internal:8445), got %s", v.q("identity.ca", id.CA))
+		}
+		if id.BundleFile == "" {
+			v.errorf("identity.bundle_file", "is required: the CA's root certificates (`rampart ca bundle`), which authenticate the CA")
+		}
+		if id.JoinToken != "" && !v.expanded("identity.join_token") {
+			v.errorf("identity.join_token", "must come from the environment: write it as ${NAME}")
+		}
+		if (id.CertFile == "") != (id.KeyFile == "") {
+			v.errorf("identity.cert_file", "cert_file and key_file go together")
+		}
+	}
+	for _, name := range sortedKeys(ups) {
+		u := ups[name]
+		if u == nil || u.MTLS.SPIFFEID == "" {
+			continue
+		}
+		p := joinKey("upstreams", name) + ".mtls.spiffe_id"
+		sid, err := spiffeid.FromString(u.MTLS.SPIFFEID)
+		switch {
+		case err != nil:
+			v.errorf(p, "%s is not a SPIFFE ID (spiffe://trust-domain/path): %v", v.q(p, u.MTLS.SPIFFEID), err)
+		case !set:
+			v.errorf(p, "needs the identity section: the gateway's own certificate to present")
+		case sid.TrustDomain().Name() != id.TrustDomain:
+			v.errorf(p, "is in trust domain %q, not identity.trust_domain %q", sid.TrustDomain().Name(), id.TrustDomain)
+		}
+		for i, t := range u.Targets {
+			if !strings.HasPrefix(strings.ToLower(t), "https://") {
+				v.errorf(joinKey("upstreams", name)+".targets", "targets[%d] must be https:// with mtls (no plaintext fallback)", i)
+				break
+			}
+		}
+		if u.TLS.CAFile != "" || u.TLS.ServerName != "" {
+			v.errorf(joinKey("upstreams", name)+".tls", "does not combine with mtls: the trust bundle and the SPIFFE ID decide whom to trust")
+		}
+	}
+}
