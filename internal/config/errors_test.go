@@ -40,7 +40,7 @@ func TestBrokenConfigs(t *testing.T) {
 			`t.yaml:3: log.level: duplicate key (first set at line 2)`},
 		{"alias",
 			"log: &l {level: info}\nx: *l\n" + minimal,
-			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, identity, issuers, log, login, rate_limits, routes, upstreams)"},
+			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, identity, issuers, log, login, rate_limits, routes, transit, upstreams)"},
 		{"second document",
 			minimal + "---\nlog: {level: info}\n",
 			`t.yaml:3: multiple YAML documents are not allowed (remove the second "---")`},
@@ -132,6 +132,12 @@ func TestBrokenConfigs(t *testing.T) {
 				`t.yaml:3: upstreams.a.mtls.spiffe_id: is in trust domain "other.local", not identity.trust_domain "Bad Domain"` + "\n" +
 				`t.yaml:3: upstreams.a.targets: targets[0] must be https:// with mtls (no plaintext fallback)` + "\n" +
 				`t.yaml:4: upstreams.u.mtls.spiffe_id: "https://b" is not a SPIFFE ID (spiffe://trust-domain/path): scheme is missing or invalid`},
+		{"transit settings",
+			okUpstream + "\nissuers: [{name: idp, issuer: https://id.example, audiences: [api], introspection: {endpoint: https://id.example/i, client_id: gw}}]\ntransit: {issuers: [idp, nope], max_batch: 0}\n" + okRoute + "\n",
+			`t.yaml:2: issuers[0].introspection.client_secret: is required (write it as ${NAME} so it stays out of the file)` + "\n" +
+				`t.yaml:3: transit.issuers[0]: issuer idp has no key set: the transit API verifies JWT access tokens` + "\n" +
+				`t.yaml:3: transit.issuers[1]: "nope" is not defined in issuers` + "\n" +
+				`t.yaml:3: transit.max_batch: must be between 1 and 10000`},
 		{"a login route without login",
 			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {login: true}}\n",
 			`t.yaml:3: routes[0].auth.login: needs the login section (an OpenID provider to send browsers to)`},

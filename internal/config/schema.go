@@ -22,6 +22,8 @@ type Config struct {
 	Login Login `yaml:"login"`
 	// RateLimits says where rate-limit counters live.
 	RateLimits RateLimits `yaml:"rate_limits"`
+	// Transit serves the keyrings' encrypt/decrypt API on the gateway.
+	Transit Transit `yaml:"transit"`
 	// Identity is this process's workload identity (a SPIFFE certificate
 	// from `rampart ca serve`), used for mTLS to upstreams.
 	Identity  Identity             `yaml:"identity"`
@@ -199,6 +201,19 @@ type Upstream struct {
 // UpstreamMTLS is workload mTLS to an upstream.
 type UpstreamMTLS struct {
 	SPIFFEID string `yaml:"spiffe_id"`
+}
+
+// Transit mounts the transit encryption API (internal/keys/transit) on
+// the gateway listener at /v1/transit/.
+type Transit struct {
+	// Issuers are the issuers whose bearer tokens the API accepts.
+	Issuers []string `yaml:"issuers"`
+	// Dir holds the keyrings (default DATA_DIR/keys).
+	Dir string `yaml:"dir"`
+	// KEKFile holds the key-encryption key when $RAMPART_KEYS_KEK is empty.
+	KEKFile string `yaml:"kek_file"`
+	// MaxBatch bounds the items of one batch.
+	MaxBatch int `yaml:"max_batch"`
 }
 
 // Identity is a workload identity from Rampart's CA.

@@ -69,6 +69,7 @@ func validate(cfg *Config, v *validator) {
 	v.clientCerts = cfg.Gateway.TLS.ClientCerts.Mode != ""
 	issuers := v.issuers(cfg.Issuers)
 	v.login(&cfg.Login, issuers, cfg.Issuers)
+	v.transit(&cfg.Transit, cfg.Issuers)
 	v.hasLogin = cfg.Login.Issuer != ""
 	v.routes(cfg.Routes, cfg.Upstreams, issuers)
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -51,5 +52,35 @@ func (v *validator) identity(id *Identity, ups map[string]*Upstream) {
 		if u.TLS.CAFile != "" || u.TLS.ServerName != "" {
 			v.errorf(joinKey("upstreams", name)+".tls", "does not combine with mtls: the trust bundle and the SPIFFE ID decide whom to trust")
 		}
+	}
+}
+
+// transit checks the transit API section against the issuers.
+func (v *validator) transit(tr *Transit, issuers []Issuer) {
+	if len(tr.Issuers) == 0 {
+		for _, k := range []string{"dir", "kek_file", "max_batch"} {
+			if v.has("transit." + k) {
+				v.errorf("transit.issuers", "is required in transit (whose client-credentials tokens the API accepts)")
+				break
+			}
+		}
+		return
+	}
+	byName := make(map[string]*Issuer, len(issuers))
+	for i := range issuers {
+		byName[issuers[i].Name] = &issuers[i]
+	}
+	for i, name := range tr.Issuers {
+		p := fmt.Sprintf("transit.issuers[%d]", i)
+		is := byName[name]
+		switch {
+		case is == nil:
+			v.errorf(p, "%s is not defined in issuers", v.q(p, name))
+		case is.JWKSURI == "" && is.JWKSFile == "" && is.HMACSecret == "":
+			v.errorf(p, "issuer %s has no key set: the transit API verifies JWT access tokens", name)
+		}
+	}
+	if v.has("transit.max_batch") && (tr.MaxBatch < 1 || tr.MaxBatch > 10000) {
+		v.errorf("transit.max_batch", "must be between 1 and 10000")
 	}
 }

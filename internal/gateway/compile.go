@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/config"
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/idtoken"
+	"github.com/rampart-sec/rampart/internal/keys"
 	"github.com/rampart-sec/rampart/internal/logging"
 	"github.com/rampart-sec/rampart/internal/metrics"
 	"github.com/rampart-sec/rampart/internal/router"
@@ -45,6 +46,8 @@ type Deps struct {
 	// Workload presents the gateway's SPIFFE identity to mTLS upstreams;
 	// nil when the identity section is not set.
 	Workload workloadTLS
+	// Keys are the keyrings the transit API serves; nil without transit.
+	Keys *keys.Manager
 }
 
 // Table is one configuration compiled for serving: the router, each route's
@@ -71,6 +74,9 @@ type Table struct {
 	apiKeyHeader string
 	// login is browser login (Deps.Login), shared by every table.
 	login *login
+	// transit is the transit encryption API at /v1/transit/; nil when not
+	// configured.
+	transit http.Handler
 }
 
 // route is the compiled chain of one configured route.
@@ -238,6 +244,10 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 		// stops it on Close.
 		t.verifier = prev.verifier
 		t.verifier.owner.Store(t)
+	}
+	if t.transit, err = newTransit(t, cfg.Transit, deps.Keys, deps); err != nil {
+		t.Close()
+		return nil, config.Errors{src.Errorf("transit", "%v", err)}
 	}
 	return t, nil
 }

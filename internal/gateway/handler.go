@@ -213,6 +213,16 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 		return "login_failed"
 	}
 
+	if t.transit != nil && isTransit(canon) {
+		// The transit API authenticates and authorizes each call itself
+		// (bearer token, a scope per key and operation) and emits its events.
+		stripInternalHeaders(r.Header)
+		r.URL.Path, r.URL.RawPath = canon, ""
+		t.applySecurityHeaders(w.Header())
+		t.transit.ServeHTTP(w, r)
+		return ""
+	}
+
 	var params router.Params
 	idx, res, allow := t.router.Match(r.Host, canon, r.Method, semicolon, &params)
 	switch res {

@@ -96,6 +96,13 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("identity token key: %w", err)
 	}
 	deps.Identity = idtoken.NewSigner(idKey, principal.DefaultGatewayIssuer, IdentityTTL)
+	if len(cfg.Transit.Issuers) > 0 {
+		m, err := openKeys(ctx, cfg.Transit, o.DataDir, logger)
+		if err != nil {
+			return err
+		}
+		deps.Keys = m
+	}
 	if cfg.Identity.TrustDomain != "" {
 		// The workload identity for mTLS upstreams; a change to the identity
 		// section takes a restart.
