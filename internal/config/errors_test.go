@@ -40,7 +40,7 @@ func TestBrokenConfigs(t *testing.T) {
 			`t.yaml:3: log.level: duplicate key (first set at line 2)`},
 		{"alias",
 			"log: &l {level: info}\nx: *l\n" + minimal,
-			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, identity, issuers, log, login, rate_limits, routes, transit, upstreams)"},
+			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, identity, issuers, log, login, rate_limits, response_cache, routes, transit, upstreams)"},
 		{"second document",
 			minimal + "---\nlog: {level: info}\n",
 			`t.yaml:3: multiple YAML documents are not allowed (remove the second "---")`},
@@ -138,6 +138,15 @@ func TestBrokenConfigs(t *testing.T) {
 				`t.yaml:3: transit.issuers[0]: issuer idp has no key set: the transit API verifies JWT access tokens` + "\n" +
 				`t.yaml:3: transit.issuers[1]: "nope" is not defined in issuers` + "\n" +
 				`t.yaml:3: transit.max_batch: must be between 1 and 10000`},
+		{"response cache settings",
+			okUpstream + "\nresponse_cache: {store: disk, max_entries: 1}\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: none, cache: {ttl: 10ms, scope: private, vary: [Cookie, 'a b']}}\n  - {name: s, match: {path: /s}, upstream: u, auth: none, cache: {scope: public}}\n",
+			`t.yaml:2: response_cache.store: must be "memory" or "redis", got "disk"` + "\n" +
+				`t.yaml:2: response_cache.max_entries: must be between 100 and 10000000` + "\n" +
+				`t.yaml:4: routes[0].cache.ttl: must be between 1s and 24h` + "\n" +
+				`t.yaml:4: routes[0].cache.scope: private keys answers by the principal, and this route has none (auth is none): use public` + "\n" +
+				`t.yaml:4: routes[0].cache.vary[0]: Cookie carries credentials: use scope: private, which keys by the verified principal` + "\n" +
+				`t.yaml:4: routes[0].cache.vary[1]: "a b" is not a header name` + "\n" +
+				`t.yaml:5: routes[1].cache.ttl: is required in a cache (how long answers are kept, e.g. 30s)`},
 		{"a login route without login",
 			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: {login: true}}\n",
 			`t.yaml:3: routes[0].auth.login: needs the login section (an OpenID provider to send browsers to)`},

@@ -22,6 +22,8 @@ type Config struct {
 	Login Login `yaml:"login"`
 	// RateLimits says where rate-limit counters live.
 	RateLimits RateLimits `yaml:"rate_limits"`
+	// ResponseCache says where routes' cached responses live.
+	ResponseCache ResponseCache `yaml:"response_cache"`
 	// Transit serves the keyrings' encrypt/decrypt API on the gateway.
 	Transit Transit `yaml:"transit"`
 	// Identity is this process's workload identity (a SPIFFE certificate
@@ -203,6 +205,29 @@ type UpstreamMTLS struct {
 	SPIFFEID string `yaml:"spiffe_id"`
 }
 
+// ResponseCache is the store of routes' cached responses: in memory (one
+// gateway) or in Redis (shared by every gateway).
+type ResponseCache struct {
+	// Store is "memory" or "redis".
+	Store string      `yaml:"store"`
+	Redis RedisServer `yaml:"redis"`
+	// MaxEntries and MaxMemory bound the memory store.
+	MaxEntries int  `yaml:"max_entries"`
+	MaxMemory  Size `yaml:"max_memory"`
+}
+
+// Cache is a route's response cache policy; TTL 0 means none.
+type Cache struct {
+	TTL Duration `yaml:"ttl"`
+	// Scope is "private" (keyed by the principal) or "public" (one answer
+	// for every caller, stored only when the upstream allows sharing).
+	Scope string `yaml:"scope"`
+	// Vary are request headers whose values select a variant.
+	Vary []string `yaml:"vary"`
+	// MaxBody is the largest response body stored.
+	MaxBody Size `yaml:"max_body"`
+}
+
 // Transit mounts the transit encryption API (internal/keys/transit) on
 // the gateway listener at /v1/transit/.
 type Transit struct {
@@ -283,6 +308,8 @@ type Route struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// Mask hides named fields of JSON responses from callers that lack a scope.
 	Mask Mask `yaml:"mask"`
+	// Cache serves repeated GET/HEAD requests from stored responses.
+	Cache Cache `yaml:"cache"`
 }
 
 // Mask hides personal data in a route's JSON responses: the values of the

@@ -70,6 +70,7 @@ func validate(cfg *Config, v *validator) {
 	issuers := v.issuers(cfg.Issuers)
 	v.login(&cfg.Login, issuers, cfg.Issuers)
 	v.transit(&cfg.Transit, cfg.Issuers)
+	v.responseCache(&cfg.ResponseCache)
 	v.hasLogin = cfg.Login.Issuer != ""
 	v.routes(cfg.Routes, cfg.Upstreams, issuers)
 }
@@ -592,6 +593,7 @@ func (v *validator) routes(routes []Route, ups map[string]*Upstream, issuers map
 		v.routeAuth(p, r, issuers, issuerNames)
 		v.routeRateLimit(p, r)
 		v.routeMask(p, r)
+		v.routeCache(p, r)
 	}
 }
 

@@ -33,6 +33,7 @@ const (
 	KeySetFailure    Type = "keyset_failure"     // an issuer's JWKS could not be fetched or parsed; the last good set is kept
 	RateLimited      Type = "rate_limited"       // a caller went over a route's rate limit (429)
 	RateLimitStore   Type = "rate_limit_store"   // the shared rate-limit store (Redis) did not answer; on_redis_error decided
+	CacheRefused     Type = "cache_refused"      // a response was not cached: its Vary named an unkeyed header (poisoning), or the cache store failed
 	MaskRefused      Type = "mask_refused"       // a response on a masking route could not be masked (not JSON, compressed, too large) and was refused
 )
 

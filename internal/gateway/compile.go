@@ -22,6 +22,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/keys"
 	"github.com/rampart-sec/rampart/internal/logging"
 	"github.com/rampart-sec/rampart/internal/metrics"
+	"github.com/rampart-sec/rampart/internal/respcache"
 	"github.com/rampart-sec/rampart/internal/router"
 	"github.com/rampart-sec/rampart/internal/upstream"
 )
@@ -48,6 +49,9 @@ type Deps struct {
 	Workload workloadTLS
 	// Keys are the keyrings the transit API serves; nil without transit.
 	Keys *keys.Manager
+	// Cache stores routes' cached responses across reloads; nil: a memory
+	// cache per table.
+	Cache *respcache.Cache
 }
 
 // Table is one configuration compiled for serving: the router, each route's
@@ -81,9 +85,11 @@ type Table struct {
 
 // route is the compiled chain of one configured route.
 type route struct {
-	name      string
-	upstream  string
-	proxy     *httputil.ReverseProxy
+	name     string
+	upstream string
+	proxy    *httputil.ReverseProxy
+	// serve is the proxy, or the response cache in front of it.
+	serve     http.Handler
 	metrics   *metrics.Route
 	websocket bool
 	// auth is nil for a public route without an allow policy.
@@ -190,6 +196,15 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 			websocket: rc.WebSocket,
 			mask:      compileMask(rc.Mask),
 		})
+		rt := t.routes[len(t.routes)-1]
+		rt.serve = rt.proxy
+		if rc.Cache.TTL > 0 && rt.proxy != nil {
+			if h, err := cacheRoute(rc, rt.proxy, deps.Cache); err != nil {
+				errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].cache", i), "%v", err))
+			} else {
+				rt.serve = h
+			}
+		}
 		ra, aerrs := compileAuth(i, &cfg.Routes[i], src)
 		errs = append(errs, aerrs...)
 		t.routes[len(t.routes)-1].auth = ra

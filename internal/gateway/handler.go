@@ -279,7 +279,7 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 	}
 
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
-	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
+	rt.serve.ServeHTTP(w, r.WithContext(ctx))
 	if st.bodyTooLarge.Load() {
 		ev(event.LimitExceeded, event.Low, "body_size", "streamed body exceeded the limit")
 		return "body_too_large"

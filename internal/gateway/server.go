@@ -96,6 +96,12 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("identity token key: %w", err)
 	}
 	deps.Identity = idtoken.NewSigner(idKey, principal.DefaultGatewayIssuer, IdentityTTL)
+	cache, closeCache, err := newResponseCache(cfg.ResponseCache, bus, logger)
+	if err != nil {
+		return fmt.Errorf("response cache: %w", err)
+	}
+	defer closeCache()
+	deps.Cache = cache
 	if len(cfg.Transit.Issuers) > 0 {
 		m, err := openKeys(ctx, cfg.Transit, o.DataDir, logger)
 		if err != nil {
