@@ -60,7 +60,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(gatewayCmd(stdout, stderr), validateCmd(stdout, stderr), demoCmd(stdout, stderr), apikeyCmd(stdout, stderr), keysCmd(stdout, stderr), caCmd(stdout, stderr), versionCmd(stdout))
+	root.AddCommand(gatewayCmd(stdout, stderr), validateCmd(stdout, stderr), demoCmd(stdout, stderr), apikeyCmd(stdout, stderr), keysCmd(stdout, stderr), caCmd(stdout, stderr), tokenCmd(stdout, stderr), meshCmd(stdout, stderr), versionCmd(stdout))
 	return root
 }
 
