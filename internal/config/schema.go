@@ -216,6 +216,37 @@ type ResponseCache struct {
 	MaxMemory  Size `yaml:"max_memory"`
 }
 
+// Validate is a route's request validation. Each part is off unless set.
+type Validate struct {
+	// OpenAPI is the path of an OpenAPI 3.0 document; the operation is
+	// found by method and canonical path.
+	OpenAPI string `yaml:"openapi"`
+	// RejectUnknownFields refuses body fields the schema does not declare.
+	RejectUnknownFields bool `yaml:"reject_unknown_fields"`
+	// ContentTypes are the media types a request body may have.
+	ContentTypes []string   `yaml:"content_types"`
+	JSON         JSONLimits `yaml:"json"`
+	WAF          WAF        `yaml:"waf"`
+}
+
+// JSONLimits bound JSON request bodies; 0 takes the default.
+type JSONLimits struct {
+	MaxDepth     int  `yaml:"max_depth"`
+	MaxKeys      int  `yaml:"max_keys"`
+	MaxString    Size `yaml:"max_string"`
+	MaxNumberLen int  `yaml:"max_number_len"`
+	MaxArray     int  `yaml:"max_array"`
+}
+
+// WAF runs the OWASP Core Rule Set on a route; Paranoia 0 means off.
+type WAF struct {
+	Paranoia         int   `yaml:"paranoia"`
+	AnomalyThreshold int   `yaml:"anomaly_threshold"`
+	DetectionOnly    bool  `yaml:"detection_only"`
+	ExcludeRules     []int `yaml:"exclude_rules"`
+	BodyLimit        Size  `yaml:"body_limit"`
+}
+
 // Cache is a route's response cache policy; TTL 0 means none.
 type Cache struct {
 	TTL Duration `yaml:"ttl"`
@@ -310,6 +341,9 @@ type Route struct {
 	Mask Mask `yaml:"mask"`
 	// Cache serves repeated GET/HEAD requests from stored responses.
 	Cache Cache `yaml:"cache"`
+	// Validate checks request content: media types, JSON shape, an OpenAPI
+	// spec and the WAF.
+	Validate Validate `yaml:"validate"`
 }
 
 // Mask hides personal data in a route's JSON responses: the values of the
@@ -405,6 +439,17 @@ type Issuer struct {
 	MaxTokenSize       Size     `yaml:"max_token_size"`
 	// Introspection checks opaque (non-JWT) tokens with the issuer (RFC 7662).
 	Introspection Introspection `yaml:"introspection"`
+	// Revocations is the issuer's revocation feed (rampart token's
+	// /revocations), polled so that revoked tokens stop passing at once.
+	Revocations RevocationFeed `yaml:"revocations"`
+}
+
+// RevocationFeed is where the gateway polls an issuer's revocations.
+type RevocationFeed struct {
+	Endpoint     string   `yaml:"endpoint"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Interval     Duration `yaml:"interval"`
 }
 
 // Introspection is an issuer's RFC 7662 token introspection endpoint.

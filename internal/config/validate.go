@@ -594,6 +594,7 @@ func (v *validator) routes(routes []Route, ups map[string]*Upstream, issuers map
 		v.routeRateLimit(p, r)
 		v.routeMask(p, r)
 		v.routeCache(p, r)
+		v.routeValidate(p, r)
 	}
 }
 

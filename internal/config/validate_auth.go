@@ -63,6 +63,7 @@ func (v *validator) issuers(iss []Issuer) map[string]int {
 			v.readable(p+".jwks_file", is.JWKSFile)
 		}
 		v.introspection(p+".introspection", &is.Introspection)
+		v.revocationFeed(p+".revocations", is)
 		if is.CAFile != "" {
 			if !strings.HasPrefix(is.JWKSURI, "https://") && !strings.HasPrefix(is.Introspection.Endpoint, "https://") && !strings.HasPrefix(is.Issuer, "https://") {
 				v.errorf(p+".ca_file", "only applies to an https jwks_uri, introspection endpoint or issuer URL (login)")
@@ -166,6 +167,33 @@ func (v *validator) introspection(p string, in *Introspection) {
 	}
 	if in.CacheTTL < 1e9 || in.CacheTTL.Std() > 3600e9 {
 		v.errorf(p+".cache_ttl", "must be between 1s and 1h")
+	}
+}
+
+// revocationFeed checks an issuer's revocation feed.
+func (v *validator) revocationFeed(p string, is *Issuer) {
+	rf := &is.Revocations
+	if rf.Endpoint == "" {
+		if rf.ClientID != "" || rf.ClientSecret != "" || v.has(p+".interval") {
+			v.errorf(p+".endpoint", "is required with the other revocations keys")
+		}
+		return
+	}
+	if is.JWKSURI == "" && is.JWKSFile == "" && is.HMACSecret == "" {
+		v.errorf(p, "applies to JWT issuers (jwks_uri, jwks_file): introspection already sees revocations")
+	}
+	v.httpsURL(p+".endpoint", rf.Endpoint, "the client secret would cross the network in clear")
+	if rf.ClientID == "" {
+		v.errorf(p+".client_id", "is required: the gateway authenticates to the feed")
+	}
+	switch {
+	case rf.ClientSecret == "":
+		v.errorf(p+".client_secret", "is required (write it as ${NAME} so it stays out of the file)")
+	case !v.expanded(p + ".client_secret"):
+		v.errorf(p+".client_secret", "must come from the environment: write it as ${NAME}")
+	}
+	if v.has(p+".interval") && (rf.Interval < 1e8 || rf.Interval.Std() > 600e9) {
+		v.errorf(p+".interval", "must be between 100ms and 10m")
 	}
 }
 

@@ -33,6 +33,9 @@ const (
 	KeySetFailure    Type = "keyset_failure"     // an issuer's JWKS could not be fetched or parsed; the last good set is kept
 	RateLimited      Type = "rate_limited"       // a caller went over a route's rate limit (429)
 	RateLimitStore   Type = "rate_limit_store"   // the shared rate-limit store (Redis) did not answer; on_redis_error decided
+	ValidationFailed Type = "validation_failed"  // a request broke its route's content rules: media type, JSON limits, OpenAPI schema
+	WAFMatch         Type = "waf_match"          // the WAF blocked a request (or, in detection-only mode, would have); the detail names the rule ids
+	RevocationFeed   Type = "revocation_feed"    // an issuer's revocation feed could not be read: revoked tokens may still pass
 	CacheRefused     Type = "cache_refused"      // a response was not cached: its Vary named an unkeyed header (poisoning), or the cache store failed
 	MaskRefused      Type = "mask_refused"       // a response on a masking route could not be masked (not JSON, compressed, too large) and was refused
 )

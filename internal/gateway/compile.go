@@ -25,6 +25,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/respcache"
 	"github.com/rampart-sec/rampart/internal/router"
 	"github.com/rampart-sec/rampart/internal/upstream"
+	"github.com/rampart-sec/rampart/internal/validate"
 )
 
 // Deps are the long-lived services a compiled table reports to.
@@ -81,6 +82,9 @@ type Table struct {
 	// transit is the transit encryption API at /v1/transit/; nil when not
 	// configured.
 	transit http.Handler
+	// validators compiled the routes' validation; the next reload reuses its
+	// WAFs (the rule set is embedded and compiling it is expensive).
+	validators *validate.Compiler
 }
 
 // route is the compiled chain of one configured route.
@@ -98,6 +102,8 @@ type route struct {
 	limit *routeLimit
 	// mask is nil for a route whose responses are not masked.
 	mask *routeMask
+	// validate is nil for a route that does not check request content.
+	validate *validate.Chain
 }
 
 // headerRule is a security response header. Default rules fill a header the
@@ -135,6 +141,11 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 		maxHdr:      int64(cfg.Gateway.Limits.MaxHeader),
 		maxInFlight: int64(cfg.Gateway.Limits.MaxInFlight),
 	}
+	var prevValidators *validate.Compiler
+	if prev != nil {
+		prevValidators = prev.validators
+	}
+	t.validators = validate.NewCompiler(prevValidators)
 	tr, err := newTrust(cfg.Gateway.TrustedProxies)
 	if err != nil {
 		errs = append(errs, src.Errorf("gateway.trusted_proxies", "%v", err))
@@ -205,6 +216,13 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 				rt.serve = h
 			}
 		}
+		if vo := validateOptions(rc.Validate, t.maxBody); vo != nil {
+			if ch, err := t.validators.Compile(*vo); err != nil {
+				errs = append(errs, src.Errorf(fmt.Sprintf("routes[%d].validate", i), "%v", err))
+			} else {
+				rt.validate = ch
+			}
+		}
 		ra, aerrs := compileAuth(i, &cfg.Routes[i], src)
 		errs = append(errs, aerrs...)
 		t.routes[len(t.routes)-1].auth = ra
@@ -219,7 +237,7 @@ func compile(cfg *config.Config, deps Deps, prev *Table) (*Table, error) {
 	}
 	reuse := len(cfg.Issuers) > 0 && prev != nil && prev.verifier.same(cfg.Issuers, cfg.Gateway.TokenCache)
 	if len(cfg.Issuers) > 0 && !reuse {
-		h := &verifierHolder{issuers: cfg.Issuers, cache: cfg.Gateway.TokenCache}
+		h := &verifierHolder{issuers: cfg.Issuers, cache: cfg.Gateway.TokenCache, events: deps.Events, log: deps.Log}
 		if ics, err := issuerConfigs(cfg.Issuers); err != nil {
 			errs = append(errs, src.Errorf("issuers", "%v", err))
 		} else if len(ics) > 0 {

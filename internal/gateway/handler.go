@@ -29,6 +29,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/oidclogin"
 	"github.com/rampart-sec/rampart/internal/router"
 	"github.com/rampart-sec/rampart/internal/upstream"
+	"github.com/rampart-sec/rampart/internal/validate"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
@@ -276,6 +277,30 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &limitedBody{rc: r.Body, left: t.maxBody, st: st}
+	}
+
+	if ch := rt.validate; ch != nil {
+		blocked, reports := ch.Check(r.Context(), r, canon)
+		for _, v := range reports {
+			ev(event.WAFMatch, event.Medium, v.Reason, v.Detail+" (detection only)")
+		}
+		if blocked != nil {
+			if st.bodyTooLarge.Load() {
+				return refuse(http.StatusRequestEntityTooLarge, "body_too_large", event.LimitExceeded, event.Low, "body_size", "", true)
+			}
+			typ, sev, code := event.ValidationFailed, event.Low, "bad_request"
+			switch {
+			case blocked.Reason == validate.ReasonWAF:
+				typ, sev, code = event.WAFMatch, event.High, "forbidden"
+			case blocked.Status == http.StatusRequestEntityTooLarge:
+				code = "body_too_large"
+			case blocked.Status == http.StatusUnsupportedMediaType:
+				code = "unsupported_media_type"
+			case blocked.Status == http.StatusNotFound || blocked.Status == http.StatusMethodNotAllowed:
+				code = "not_found"
+			}
+			return refuse(blocked.Status, code, typ, sev, blocked.Reason, blocked.Detail, blocked.Status == http.StatusRequestEntityTooLarge)
+		}
 	}
 
 	ctx := context.WithValue(r.Context(), stateKey{}, st)

@@ -1,0 +1,468 @@
+package validate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+)
+
+// Spec is a loaded, validated OpenAPI 3 document with its operations
+// compiled for matching. It is immutable and shared by the routes using it.
+type Spec struct {
+	file  string
+	doc   *openapi3.T
+	bases []string // server base paths, longest first; "" matches from the root
+	paths []*pathTemplate
+}
+
+// LoadSpec reads, parses and validates the OpenAPI document at path. Errors
+// name the file (and the line, when the parser reports one). References to
+// other files or URLs are refused: a spec must not make the gateway read
+// arbitrary files or fetch anything at load.
+func LoadSpec(path string) (*Spec, error) {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = false
+	// Origins give validation errors a line to point at.
+	loader.IncludeOrigin = true
+	doc, err := loader.LoadFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("openapi spec %s: %w", path, err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		if line := errorLine(doc, err); line > 0 {
+			return nil, fmt.Errorf("openapi spec %s:%d: invalid: %w", path, line, err)
+		}
+		return nil, fmt.Errorf("openapi spec %s: invalid: %w", path, err)
+	}
+	s := &Spec{file: path, doc: doc}
+	if s.bases, err = serverBases(doc.Servers); err != nil {
+		return nil, fmt.Errorf("openapi spec %s: %w", path, err)
+	}
+	for tmpl, item := range doc.Paths.Map() {
+		pt, err := compileTemplate(tmpl, item)
+		if err != nil {
+			return nil, fmt.Errorf("openapi spec %s: path %q: %w", path, tmpl, err)
+		}
+		s.paths = append(s.paths, pt)
+	}
+	// Literal segments win over templated ones ("/users/me" before
+	// "/users/{id}"), as OpenAPI requires; ties are broken by the template
+	// text so matching does not depend on map order.
+	slices.SortFunc(s.paths, func(a, b *pathTemplate) int {
+		for i := range min(len(a.segs), len(b.segs)) {
+			if c := a.segs[i].rank() - b.segs[i].rank(); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a.text, b.text)
+	})
+	return s, nil
+}
+
+// errorLine guesses the line of a validation error: kin's messages name the
+// path template at fault but carry no position, so the line is that of the
+// longest template the message mentions; 0 when none is.
+func errorLine(doc *openapi3.T, err error) int {
+	msg, best, line := err.Error(), "", 0
+	for tmpl, item := range doc.Paths.Map() {
+		if len(tmpl) > len(best) && strings.Contains(msg, tmpl) && item.Origin != nil && item.Origin.Key != nil {
+			best, line = tmpl, item.Origin.Key.Line
+		}
+	}
+	return line
+}
+
+// serverBases returns the path parts of the servers' URLs: requests are
+// matched on their path whatever host the spec names (the gateway, not the
+// spec, decides which hosts reach a route). Variables in a server path take
+// their default and each enum value.
+func serverBases(servers openapi3.Servers) ([]string, error) {
+	seen := map[string]bool{}
+	var bases []string
+	add := func(raw string) error {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("server url %q: %w", raw, err)
+		}
+		p := strings.TrimRight(u.EscapedPath(), "/")
+		if p != "" && p[0] != '/' {
+			p = "/" + p
+		}
+		if !seen[p] {
+			seen[p] = true
+			bases = append(bases, p)
+		}
+		return nil
+	}
+	for _, srv := range servers {
+		urls := []string{srv.URL}
+		for name, v := range srv.Variables {
+			vals := append([]string{v.Default}, v.Enum...)
+			var next []string
+			for _, u := range urls {
+				for _, val := range vals {
+					next = append(next, strings.ReplaceAll(u, "{"+name+"}", val))
+				}
+			}
+			urls = next
+		}
+		for _, u := range urls {
+			if strings.ContainsAny(u, "{}") {
+				return nil, fmt.Errorf("server url %q: variable without a value", srv.URL)
+			}
+			if err := add(u); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(bases) == 0 {
+		bases = []string{""}
+	}
+	slices.SortFunc(bases, func(a, b string) int { return len(b) - len(a) })
+	return bases, nil
+}
+
+// pathTemplate is one compiled entry of the spec's paths.
+type pathTemplate struct {
+	text string
+	item *openapi3.PathItem
+	segs []segment
+}
+
+// segment is a literal segment (param == "") or one with a parameter
+// between an optional literal prefix and suffix ("{name}.json").
+type segment struct {
+	lit, param, prefix, suffix string
+}
+
+func (s segment) rank() int {
+	switch {
+	case s.param == "":
+		return 0
+	case s.prefix != "" || s.suffix != "":
+		return 1
+	}
+	return 2
+}
+
+func compileTemplate(tmpl string, item *openapi3.PathItem) (*pathTemplate, error) {
+	if !strings.HasPrefix(tmpl, "/") {
+		return nil, errors.New("does not start with /")
+	}
+	pt := &pathTemplate{text: tmpl, item: item}
+	for seg := range strings.SplitSeq(tmpl[1:], "/") {
+		open := strings.IndexByte(seg, '{')
+		if open < 0 {
+			if strings.IndexByte(seg, '}') >= 0 {
+				return nil, errors.New("unbalanced braces")
+			}
+			pt.segs = append(pt.segs, segment{lit: seg})
+			continue
+		}
+		close := strings.IndexByte(seg, '}')
+		if close < open || strings.ContainsAny(seg[close+1:], "{}") || strings.IndexByte(seg[:open], '}') >= 0 {
+			// Two parameters in one segment cannot be split unambiguously.
+			return nil, errors.New("one parameter per segment is supported")
+		}
+		pt.segs = append(pt.segs, segment{param: seg[open+1 : close], prefix: seg[:open], suffix: seg[close+1:]})
+	}
+	return pt, nil
+}
+
+// match matches rest (a canonical path below a server base) and returns the
+// decoded path parameters.
+func (pt *pathTemplate) match(rest string) (map[string]string, bool) {
+	var params map[string]string
+	i := 0
+	for _, sg := range pt.segs {
+		if i >= len(rest) || rest[i] != '/' {
+			return nil, false
+		}
+		i++
+		end := strings.IndexByte(rest[i:], '/')
+		if end < 0 {
+			end = len(rest)
+		} else {
+			end += i
+		}
+		raw := rest[i:end]
+		i = end
+		val, err := url.PathUnescape(raw)
+		if err != nil {
+			return nil, false
+		}
+		if sg.param == "" {
+			if val != sg.lit {
+				return nil, false
+			}
+			continue
+		}
+		if len(val) < len(sg.prefix)+len(sg.suffix)+1 || !strings.HasPrefix(val, sg.prefix) || !strings.HasSuffix(val, sg.suffix) {
+			return nil, false
+		}
+		if params == nil {
+			params = make(map[string]string, 2)
+		}
+		params[sg.param] = val[len(sg.prefix) : len(val)-len(sg.suffix)]
+	}
+	return params, i == len(rest)
+}
+
+// find returns the path template and parameters for a canonical path.
+func (s *Spec) find(canon string) (*pathTemplate, map[string]string) {
+	for _, base := range s.bases {
+		rest, ok := strings.CutPrefix(canon, base)
+		if !ok || (rest != "" && rest[0] != '/') {
+			continue
+		}
+		if rest == "" {
+			rest = "/"
+		}
+		for _, pt := range s.paths {
+			if params, ok := pt.match(rest); ok {
+				return pt, params
+			}
+		}
+	}
+	return nil, nil
+}
+
+// OpenAPIOptions configure a route's OpenAPI validation.
+type OpenAPIOptions struct {
+	// Spec is the path of the OpenAPI document.
+	Spec string
+	// RejectUnknownFields refuses JSON body fields that the schema does not
+	// declare, as if every object schema with properties said
+	// additionalProperties: false (an explicit additionalProperties in the
+	// spec wins; schemas without properties stay free-form).
+	RejectUnknownFields bool
+}
+
+// OpenAPI validates requests of one route against a Spec.
+type OpenAPI struct {
+	spec   *Spec
+	strict bool
+	opts   *openapi3filter.Options
+}
+
+// NewOpenAPI returns a validator of requests against spec.
+func NewOpenAPI(spec *Spec, rejectUnknownFields bool) *OpenAPI {
+	return &OpenAPI{spec: spec, strict: rejectUnknownFields, opts: &openapi3filter.Options{
+		// The gateway authenticates; the spec's security schemes are its
+		// business, not the validator's.
+		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		// Defaults would rewrite the request: the upstream must get the
+		// bytes that were validated.
+		SkipSettingDefaults: true,
+		// A body on an operation that declares none is refused.
+		RejectWhenRequestBodyNotSpecified: true,
+	}}
+}
+
+// Check validates r, whose canonical path is canon and whose body was read
+// by ReadBody. r is not modified.
+func (o *OpenAPI) Check(ctx context.Context, r *http.Request, canon string, body []byte) *Violation {
+	pt, params := o.spec.find(canon)
+	if pt == nil {
+		return violation(ReasonOperationNotFound, http.StatusNotFound, "no path of the spec matches")
+	}
+	op := pt.item.GetOperation(r.Method)
+	if op == nil && r.Method == http.MethodHead {
+		// HEAD is GET without the response body (RFC 9110 §9.3.2); specs
+		// rarely list it.
+		op = pt.item.Get
+	}
+	if op == nil {
+		return violation(ReasonOperationNotFound, http.StatusMethodNotAllowed, "method "+quoteBounded(r.Method)+" not in the spec for "+pt.text)
+	}
+	// url.Values drops pairs it cannot parse; a query the validator reads
+	// differently from the upstream is refused instead.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return violation(ReasonSchemaQuery, http.StatusBadRequest, "malformed query string")
+	}
+	// The validator reads and replaces the body of the request it is
+	// given: it gets a shallow copy with its own reader.
+	rc := *r
+	rc.Body = http.NoBody
+	rc.GetBody = nil
+	rc.ContentLength = int64(len(body))
+	if len(body) > 0 {
+		rc.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request:     &rc,
+		PathParams:  params,
+		QueryParams: query,
+		Route:       &routers.Route{Spec: o.spec.doc, Path: pt.text, PathItem: pt.item, Method: r.Method, Operation: op},
+		Options:     o.opts,
+	}
+	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+		return o.explain(err)
+	}
+	if o.strict && len(body) > 0 && op.RequestBody != nil {
+		if mt := op.RequestBody.Value.Content.Get(r.Header.Get("Content-Type")); mt != nil && mt.Schema != nil {
+			ct, _ := mediaType(r.Header)
+			if isJSON(ct) {
+				var v any
+				if err := json.Unmarshal(body, &v); err != nil {
+					return violation(ReasonSchemaBody, http.StatusBadRequest, "malformed JSON body")
+				}
+				if field := unknownField(v, []*openapi3.Schema{mt.Schema.Value}, ""); field != "" {
+					return violation(ReasonUnknownField, http.StatusBadRequest, "unknown field "+field)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// explain turns a validation error into a Violation without quoting values.
+func (o *OpenAPI) explain(err error) *Violation {
+	var me openapi3.MultiError
+	if errors.As(err, &me) && len(me) > 0 {
+		err = me[0]
+	}
+	var re *openapi3filter.RequestError
+	if !errors.As(err, &re) {
+		return violation(ReasonSchemaBody, http.StatusBadRequest, "request does not match the spec")
+	}
+	if p := re.Parameter; p != nil {
+		reason := ReasonSchemaQuery
+		switch p.In {
+		case openapi3.ParameterInPath:
+			reason = ReasonSchemaPath
+		case openapi3.ParameterInHeader:
+			reason = ReasonSchemaHeader
+		case openapi3.ParameterInCookie:
+			reason = ReasonSchemaCookie
+		}
+		return violation(reason, http.StatusBadRequest, fmt.Sprintf("%s parameter %q: %s", p.In, p.Name, o.why(re)))
+	}
+	if strings.HasPrefix(re.Reason, "header Content-Type has unexpected value") {
+		return violation(ReasonContentType, http.StatusUnsupportedMediaType, "media type not in the spec for this operation")
+	}
+	if re.RequestBody == nil {
+		return violation(ReasonSchemaBody, http.StatusBadRequest, "request body not allowed for this operation")
+	}
+	return violation(ReasonSchemaBody, http.StatusBadRequest, "body: "+o.why(re))
+}
+
+// why says what failed, from the schema's side: the field and the keyword,
+// and kin's reason, which by its contract does not include the value (except
+// with the JSON Schema 2020 validator used for OpenAPI 3.1, whose reasons are
+// left out).
+func (o *OpenAPI) why(re *openapi3filter.RequestError) string {
+	var se *openapi3.SchemaError
+	if errors.As(re.Err, &se) {
+		at := "/" + strings.Join(se.JSONPointer(), "/")
+		if o.spec.doc.IsOpenAPI31OrLater() {
+			return at + ": violates " + se.SchemaField
+		}
+		return at + ": " + se.Reason
+	}
+	var pe *openapi3filter.ParseError
+	switch {
+	case errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
+		return "required but missing"
+	case errors.Is(re.Err, openapi3filter.ErrInvalidEmptyValue):
+		return "empty value not allowed"
+	case errors.As(re.Err, &pe):
+		return "cannot be parsed"
+	}
+	return "does not match the spec"
+}
+
+// unknownField returns the JSON pointer of the first object member of v
+// that none of schemas declares, or "". schemas are the schemas that all
+// apply at this point of the document; composition (allOf, anyOf, oneOf)
+// is flattened, so a member declared by any branch is known.
+func unknownField(v any, schemas []*openapi3.Schema, at string) string {
+	flat := flatten(schemas, nil, 0)
+	switch v := v.(type) {
+	case map[string]any:
+		open, declared := true, false
+		for _, s := range flat {
+			if len(s.Properties) > 0 {
+				declared = true
+			}
+		}
+		if declared {
+			open = false
+			for _, s := range flat {
+				if ap := s.AdditionalProperties; (ap.Has != nil && *ap.Has) || ap.Schema != nil {
+					open = true
+				}
+			}
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		// Sorted, so the reported field does not depend on map order.
+		slices.Sort(keys)
+		for _, k := range keys {
+			var sub []*openapi3.Schema
+			for _, s := range flat {
+				if p := s.Properties[k]; p != nil && p.Value != nil {
+					sub = append(sub, p.Value)
+				} else if ap := s.AdditionalProperties.Schema; ap != nil && ap.Value != nil {
+					sub = append(sub, ap.Value)
+				}
+			}
+			path := at + "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
+			if len(sub) == 0 && !open {
+				return path
+			}
+			if f := unknownField(v[k], sub, path); f != "" {
+				return f
+			}
+		}
+	case []any:
+		var items []*openapi3.Schema
+		for _, s := range flat {
+			if s.Items != nil && s.Items.Value != nil {
+				items = append(items, s.Items.Value)
+			}
+		}
+		for i, e := range v {
+			if f := unknownField(e, items, fmt.Sprintf("%s/%d", at, i)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// flatten adds schemas and the members of their allOf, anyOf and oneOf to
+// out. depth stops recursive compositions.
+func flatten(schemas []*openapi3.Schema, out []*openapi3.Schema, depth int) []*openapi3.Schema {
+	if depth > 16 {
+		return out
+	}
+	for _, s := range schemas {
+		if s == nil || slices.Contains(out, s) {
+			continue
+		}
+		out = append(out, s)
+		for _, group := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+			for _, ref := range group {
+				if ref != nil && ref.Value != nil {
+					out = flatten([]*openapi3.Schema{ref.Value}, out, depth+1)
+				}
+			}
+		}
+	}
+	return out
+}
