@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -176,6 +177,9 @@ type verifierHolder struct {
 	introspectors map[string]introspector
 	cancel        context.CancelFunc // nil until started
 	owner         atomic.Pointer[Table]
+	// events and log are for the issuers' revocation feeds.
+	events event.Emitter
+	log    *slog.Logger
 }
 
 // ready reports whether the named issuer can check tokens now: its key set
@@ -204,6 +208,20 @@ func (v *verifierHolder) start(ctx context.Context) {
 	ctx, v.cancel = context.WithCancel(ctx)
 	if v.verifier != nil {
 		v.verifier.Start(ctx)
+		for i := range v.issuers {
+			is := &v.issuers[i]
+			if is.Revocations.Endpoint == "" {
+				continue
+			}
+			client, err := issuerHTTPClient(is)
+			if err != nil {
+				// The CA file was readable when the table compiled.
+				v.log.Error("revocation feed not started", "issuer", is.Name, "error", err.Error())
+				v.events.Emit(event.Event{Type: event.RevocationFeed, Severity: event.High, Reason: "feed_unavailable", Detail: "issuer " + is.Name + ": " + err.Error()})
+				continue
+			}
+			go newRevocationFeed(is, v.verifier, client, v.events, v.log).run(ctx)
+		}
 	}
 }
 
