@@ -265,7 +265,7 @@ func tokenCmd(stdout, stderr io.Writer) *cobra.Command {
 		}),
 	}
 	keys.AddCommand(rotate, listKeys)
-	cmd.AddCommand(clients, users, keys)
+	cmd.AddCommand(clients, users, keys, tokenServeCmd(stdout, stderr))
 	return cmd
 }
 

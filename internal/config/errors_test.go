@@ -40,7 +40,7 @@ func TestBrokenConfigs(t *testing.T) {
 			`t.yaml:3: log.level: duplicate key (first set at line 2)`},
 		{"alias",
 			"log: &l {level: info}\nx: *l\n" + minimal,
-			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, identity, issuers, log, login, rate_limits, response_cache, routes, transit, upstreams)"},
+			"t.yaml:2: aliases are not allowed\nt.yaml:2: x: unknown key (allowed here: api_keys, data_dir, gateway, identity, issuers, log, login, rate_limits, response_cache, routes, token, transit, upstreams)"},
 		{"second document",
 			minimal + "---\nlog: {level: info}\n",
 			`t.yaml:3: multiple YAML documents are not allowed (remove the second "---")`},

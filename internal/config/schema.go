@@ -24,6 +24,8 @@ type Config struct {
 	RateLimits RateLimits `yaml:"rate_limits"`
 	// ResponseCache says where routes' cached responses live.
 	ResponseCache ResponseCache `yaml:"response_cache"`
+	// Token configures `rampart token serve`, the OAuth2/OIDC token service.
+	Token TokenService `yaml:"token"`
 	// Transit serves the keyrings' encrypt/decrypt API on the gateway.
 	Transit Transit `yaml:"transit"`
 	// Identity is this process's workload identity (a SPIFFE certificate
@@ -257,6 +259,30 @@ type Cache struct {
 	Vary []string `yaml:"vary"`
 	// MaxBody is the largest response body stored.
 	MaxBody Size `yaml:"max_body"`
+}
+
+// TokenService is the token service's listener, store and token lifetimes.
+type TokenService struct {
+	// Listen is the https address of the token service.
+	Listen string `yaml:"listen"`
+	// Issuer is the exact issuer URL ("iss"): https://host[:port].
+	Issuer string `yaml:"issuer"`
+	// Name is the name gateways give this issuer in their issuers section.
+	Name string `yaml:"name"`
+	// Cert and Key are the TLS certificate; without them a development
+	// certificate from the local CA.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// Store is a SQLite file path or a postgres:// URL (default
+	// DATA_DIR/token/token.db).
+	Store string `yaml:"store"`
+	// KEKFile holds the key-encryption key when $RAMPART_TOKEN_KEK is empty.
+	KEKFile         string   `yaml:"kek_file"`
+	SigningAlg      string   `yaml:"signing_alg"`
+	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
+	IDTokenTTL      Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+	RefreshGrace    Duration `yaml:"refresh_grace"`
 }
 
 // Transit mounts the transit encryption API (internal/keys/transit) on

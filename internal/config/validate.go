@@ -25,6 +25,9 @@ type validator struct {
 	clientCerts bool
 	// hasLogin is true when browser login is configured (auth.login needs it).
 	hasLogin bool
+	// tokenOnly is true for a file that configures the token service and no
+	// gateway routes.
+	tokenOnly bool
 }
 
 // errorf records a problem at path, unless decoding already refused the
@@ -62,6 +65,9 @@ func (v *validator) has(path string) bool {
 func validate(cfg *Config, v *validator) {
 	v.gateway(&cfg.Gateway)
 	v.log(&cfg.Log)
+	// A file for `rampart token serve` alone needs no gateway routes.
+	v.tokenOnly = cfg.Token.Listen != "" && len(cfg.Upstreams) == 0 && len(cfg.Routes) == 0
+	v.token(&cfg.Token)
 	v.upstreams(cfg.Upstreams)
 	v.apiKeys(&cfg.APIKeys)
 	v.rateLimits(&cfg.RateLimits)
@@ -339,6 +345,9 @@ func hasControl(s string) bool {
 }
 
 func (v *validator) upstreams(ups map[string]*Upstream) {
+	if len(ups) == 0 && v.tokenOnly {
+		return
+	}
 	if len(ups) == 0 {
 		v.errorf("upstreams", "at least one upstream is required")
 		return
@@ -547,6 +556,9 @@ func validHostname(s string) bool {
 
 func (v *validator) routes(routes []Route, ups map[string]*Upstream, issuers map[string]int) {
 	issuerNames := sortedKeys(issuers)
+	if len(routes) == 0 && v.tokenOnly {
+		return
+	}
 	if len(routes) == 0 {
 		v.errorf("routes", "at least one route is required")
 		return

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -82,5 +83,42 @@ func (v *validator) transit(tr *Transit, issuers []Issuer) {
 	}
 	if v.has("transit.max_batch") && (tr.MaxBatch < 1 || tr.MaxBatch > 10000) {
 		v.errorf("transit.max_batch", "must be between 1 and 10000")
+	}
+}
+
+// token checks the token service section.
+func (v *validator) token(t *TokenService) {
+	if t.Listen == "" {
+		if *t != (TokenService{}) {
+			v.errorf("token.listen", "is required in token (the address `rampart token serve` listens on)")
+		}
+		return
+	}
+	v.addr("token.listen", t.Listen)
+	if u, err := url.Parse(t.Issuer); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || strings.HasSuffix(t.Issuer, "/") {
+		v.errorf("token.issuer", "must be the https URL clients reach the token service at, without a path or trailing slash (e.g. https://id.example.com), got %s", v.q("token.issuer", t.Issuer))
+	}
+	if t.Name != "" && !upstreamName(t.Name) {
+		v.errorf("token.name", "%s is not a valid name (lowercase letters, digits, '_' and '-')", v.q("token.name", t.Name))
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		v.errorf("token.cert", "cert and key go together")
+	}
+	switch t.SigningAlg {
+	case "", "EdDSA", "ES256":
+	default:
+		v.errorf("token.signing_alg", `must be "EdDSA" or "ES256", got %s`, v.q("token.signing_alg", t.SigningAlg))
+	}
+	if d := t.AccessTokenTTL.Std(); d != 0 && (d < time.Minute || d > 24*time.Hour) {
+		v.errorf("token.access_token_ttl", "must be between 1m and 24h (short access tokens limit what a stolen one can do)")
+	}
+	if d := t.IDTokenTTL.Std(); d != 0 && (d < time.Minute || d > 24*time.Hour) {
+		v.errorf("token.id_token_ttl", "must be between 1m and 24h")
+	}
+	if d := t.RefreshTokenTTL.Std(); d != 0 && (d < time.Hour || d > 365*24*time.Hour) {
+		v.errorf("token.refresh_token_ttl", "must be between 1h and 8760h")
+	}
+	if d := t.RefreshGrace.Std(); d < 0 || d > time.Minute {
+		v.errorf("token.refresh_grace", "must be between 0s and 1m (0: the default, 10s)")
 	}
 }

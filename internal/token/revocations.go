@@ -204,6 +204,9 @@ func (s *Server) revocationFeed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rs, err := s.store.RevocationsSince(r.Context(), since, s.now(), 1000)
+	if err != nil && r.Context().Err() != nil {
+		return // the poller went away (a gateway shutting down)
+	}
 	if err != nil {
 		s.log.Error("read revocations", "err", err)
 		writeError(w, errServer())
