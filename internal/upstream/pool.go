@@ -143,9 +143,9 @@ func newTransport(o Options, anyTLS bool) *http.Transport {
 	}
 	return &http.Transport{
 		// A gateway must never send its traffic through $HTTP_PROXY.
-		Proxy:       nil,
-		DialContext: dialer.DialContext,
-		TLSClientConfig: tc,
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tc,
 		TLSHandshakeTimeout: o.ConnectTimeout,
 		// A custom dialer and TLS config turn HTTP/2 off unless forced; h2 is
 		// negotiated by ALPN, so plain-http targets stay on HTTP/1.1.
