@@ -8,6 +8,8 @@
 #   RUNS=3         measured runs per (mode, proxy); the table shows medians
 #   CONNS=32       wrk connections (one wrk thread)
 #   ONLY="bareproxy rampart rampart-jwt rampart-jwt-cold nginx"   which proxies to run
+#                  (also: rampart-validate, best with METHOD=POST)
+#   METHOD=GET     GET, or POST (a small JSON order body, the same for every proxy)
 #   JWT_ALG=EdDSA  signature algorithm of rampart-jwt's token (EdDSA or ES256)
 #   MODES="plaintext tls"            which listener modes to run
 #   WARMUP=2s      unmeasured wrk run before the measured ones
@@ -25,6 +27,7 @@ DURATION=${DURATION:-10s}
 RUNS=${RUNS:-3}
 CONNS=${CONNS:-32}
 ONLY=${ONLY:-bareproxy rampart rampart-jwt rampart-jwt-cold nginx}
+METHOD=${METHOD:-GET}
 JWT_ALG=${JWT_ALG:-EdDSA}
 MODES=${MODES:-plaintext tls}
 WARMUP=${WARMUP:-2s}
@@ -55,6 +58,7 @@ validate_knobs() {
 	[[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || die "DURATION=$DURATION: want e.g. 10s"
 	[[ $WARMUP =~ ^[0-9]+[smh]?$ ]] || die "WARMUP=$WARMUP: want e.g. 2s"
 	[[ $RUNS =~ ^[1-9][0-9]?$ ]] || die "RUNS=$RUNS: want 1..99"
+	[[ $METHOD == GET || $METHOD == POST ]] || die "METHOD=$METHOD: want GET or POST"
 	[[ $CONNS =~ ^[1-9][0-9]{0,3}$ ]] || die "CONNS=$CONNS: want 1..9999"
 	[[ $BODY_SIZE =~ ^[1-9][0-9]{0,6}$ ]] || die "BODY_SIZE=$BODY_SIZE: want a byte count"
 	[[ $BASE_PORT =~ ^[1-9][0-9]{3,4}$ && $BASE_PORT -lt 65000 ]] || die "BASE_PORT=$BASE_PORT: want 1000..64999"
@@ -66,7 +70,7 @@ validate_knobs() {
 	ONLY=${ONLY//,/ }
 	MODES=${MODES//,/ }
 	for p in $ONLY; do
-		case $p in bareproxy | rampart | rampart-jwt | rampart-jwt-cold | nginx) ;; *) die "ONLY: unknown proxy \"$p\" (want bareproxy, rampart, rampart-jwt, rampart-jwt-cold, nginx)" ;; esac
+		case $p in bareproxy | rampart | rampart-jwt | rampart-jwt-cold | rampart-validate | nginx) ;; *) die "ONLY: unknown proxy \"$p\" (want bareproxy, rampart, rampart-jwt, rampart-jwt-cold, rampart-validate, nginx)" ;; esac
 	done
 	for m in $MODES; do
 		case $m in plaintext | tls) ;; *) die "MODES: unknown mode \"$m\" (want plaintext, tls)" ;; esac
@@ -238,7 +242,17 @@ build() {
 	log "building upstream and bareproxy"
 	(cd "$REPO_DIR" && go build -o "$BIN/upstream" ./bench/upstream && go build -o "$BIN/bareproxy" ./bench/bareproxy) ||
 		die "go build of bench/upstream or bench/bareproxy failed"
-	if wants rampart || wants rampart-jwt || wants rampart-jwt-cold; then
+	if [[ $METHOD == POST ]]; then
+		# wrk sends the same small JSON order to every proxy.
+		mkdir -p "$RESULTS_DIR/conf"
+		cat >"$RESULTS_DIR/conf/post.lua" <<-'LUA'
+			wrk.method = "POST"
+			wrk.body = '{"account":"42","item":"notebook","qty":2}'
+			wrk.headers["Content-Type"] = "application/json"
+		LUA
+		AUTH_WRK+=(-s "$RESULTS_DIR/conf/post.lua")
+	fi
+	if wants rampart || wants rampart-jwt || wants rampart-jwt-cold || wants rampart-validate; then
 		log "building the gateway (./cmd/rampart)"
 		if ! (cd "$REPO_DIR" && go build -o "$BIN/rampart" ./cmd/rampart) >"$RESULTS_DIR/logs/build-rampart.log" 2>&1; then
 			SKIP_REASON_rampart="./cmd/rampart does not build yet (see logs/build-rampart.log)"
@@ -252,7 +266,7 @@ build() {
 		mkdir -p "$RESULTS_DIR/conf"
 		AUTH_TOKEN=$("$BIN/jwtgen" -jwks "$JWKS_FILE" -alg "$JWT_ALG") || die "jwtgen failed"
 		AUTH_CURL=(-H "Authorization: Bearer $AUTH_TOKEN")
-		AUTH_WRK=(-H "Authorization: Bearer $AUTH_TOKEN")
+		AUTH_WRK+=(-H "Authorization: Bearer $AUTH_TOKEN")
 	fi
 }
 
@@ -293,7 +307,7 @@ write_env() {
 		if [[ -n $NGINX_BIN ]]; then echo "nginx: $("$NGINX_BIN" -v 2>&1)"; fi
 		echo "openssl: $(openssl version)"
 		echo "commit: $(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)"
-		echo "knobs: DURATION=$DURATION RUNS=$RUNS CONNS=$CONNS WARMUP=$WARMUP ONLY=\"$ONLY\" MODES=\"$MODES\" BODY_SIZE=$BODY_SIZE URL_PATH=$URL_PATH PROXY_CPU=$PROXY_CPU LOAD_CPU=$LOAD_CPU"
+		echo "knobs: METHOD=$METHOD DURATION=$DURATION RUNS=$RUNS CONNS=$CONNS WARMUP=$WARMUP ONLY=\"$ONLY\" MODES=\"$MODES\" BODY_SIZE=$BODY_SIZE URL_PATH=$URL_PATH PROXY_CPU=$PROXY_CPU LOAD_CPU=$LOAD_CPU"
 	} >"$RESULTS_DIR/env.txt"
 }
 
@@ -306,7 +320,9 @@ write_env() {
 #                     as in production), scope, a CEL rule, and the identity
 #                     token the upstream receives instead of the client's;
 #   rampart-jwt-cold  the same with the verified-token cache off, so every
-#                     request verifies the signature.
+#                     request verifies the signature;
+#   rampart-validate  a public route with a local rate limit (never reached)
+#                     and OpenAPI validation of the JSON order body.
 start_rampart() {
 	local mode=$1 name=$2 port=$3 logfile=$4 conf admin_port tls_line cache_line="" auth_lines
 	conf=$RESULTS_DIR/conf/$mode-$name.yaml
@@ -318,6 +334,33 @@ start_rampart() {
 	[[ $name == rampart-jwt-cold ]] && cache_line='token_cache: {entries: 0}'
 	if [[ $name == rampart ]]; then
 		auth_lines='    auth: none'
+	elif [[ $name == rampart-validate ]]; then
+		cat >"$RESULTS_DIR/conf/orders.yaml" <<-'SPEC'
+			openapi: 3.0.3
+			info: {title: bench orders, version: "1"}
+			paths:
+			  /{any}:
+			    parameters:
+			      - {name: any, in: path, required: true, schema: {type: string}}
+			    get:
+			      responses: {"200": {description: ok}}
+			    post:
+			      requestBody:
+			        required: true
+			        content:
+			          application/json:
+			            schema:
+			              type: object
+			              required: [item, qty]
+			              properties:
+			                account: {type: string, pattern: "^[0-9]{1,10}$"}
+			                item: {type: string, maxLength: 64}
+			                qty: {type: integer, minimum: 1, maximum: 100}
+			      responses: {"200": {description: ok}}
+		SPEC
+		auth_lines="    auth: none
+    rate_limit: {rate: 1000000/s, burst: 1000000}
+    validate: {openapi: \"$RESULTS_DIR/conf/orders.yaml\", reject_unknown_fields: true}"
 	else
 		auth_lines="    auth: {issuers: [bench], scopes: [bench:read]}
     allow: 'principal.subject == \"bench-user\" || \"admin\" in principal.roles'"
@@ -347,7 +390,7 @@ start_rampart() {
 		    upstream: backend
 	EOF
 	printf '%s\n' "$auth_lines" >>"$conf"
-	if [[ $name == rampart ]]; then
+	if [[ $name == rampart || $name == rampart-validate ]]; then
 		# No issuer is needed (and the key set may not have been made).
 		sed -i '/^issuers:/,/^upstreams:/{/^upstreams:/!d}' "$conf"
 	fi
@@ -367,7 +410,7 @@ start_proxy() {
 		start_bg "$logfile" "$PROXY_CPU" env GOMAXPROCS=1 "$BIN/bareproxy" \
 			-addr "127.0.0.1:$port" -upstream "http://127.0.0.1:$UPSTREAM_PORT" "${tls_args[@]}"
 		;;
-	rampart | rampart-jwt | rampart-jwt-cold)
+	rampart | rampart-jwt | rampart-jwt-cold | rampart-validate)
 		start_rampart "$mode" "$name" "$port" "$logfile"
 		;;
 	nginx)
@@ -572,7 +615,7 @@ main() {
 
 	local mode name i
 	for mode in $MODES; do
-		for name in rampart rampart-jwt rampart-jwt-cold; do
+		for name in rampart rampart-jwt rampart-jwt-cold rampart-validate; do
 			if wants "$name" && [[ -n $SKIP_REASON_rampart ]]; then
 				printf '%s\t%s\tskipped: %s\n' "$mode" "$name" "$SKIP_REASON_rampart" >>"$RESULTS_DIR/skipped.tsv"
 			fi

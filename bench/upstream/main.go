@@ -1,6 +1,6 @@
 // Command upstream is the origin server of the whole-system benchmark: a
-// minimal HTTP/1.1 keep-alive server that answers every GET or HEAD with the
-// same small body, so that the proxies in front of it, not the origin, are
+// minimal HTTP/1.1 keep-alive server that answers every GET or HEAD (and
+// every POST, whose body it reads and drops) with the same small body, so that the proxies in front of it, not the origin, are
 // what the benchmark measures.
 //
 // Usage:
@@ -9,6 +9,7 @@
 package main
 
 import (
+	"io"
 	"bytes"
 	"context"
 	"errors"
@@ -109,8 +110,16 @@ func newHandler(size int) *handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost:
+		// Read the whole body, as a real service would, within a bound.
+		if _, err := io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20)); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}

@@ -42,7 +42,8 @@ func TestUpstreamResponses(t *testing.T) {
 		{"get any path", http.MethodGet, "/a/b/c?q=1", http.StatusOK, 64, 64},
 		{"healthz", http.MethodGet, "/healthz", http.StatusOK, 3, 3},
 		{"head has no body", http.MethodHead, "/", http.StatusOK, 0, 64},
-		{"post refused", http.MethodPost, "/", http.StatusMethodNotAllowed, -1, -1},
+		{"post answered", http.MethodPost, "/", http.StatusOK, 64, 64},
+		{"put refused", http.MethodPut, "/", http.StatusMethodNotAllowed, -1, -1},
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	for _, tt := range tests {

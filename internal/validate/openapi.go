@@ -384,6 +384,10 @@ func (o *OpenAPI) why(re *openapi3filter.RequestError) string {
 	return "does not match the spec"
 }
 
+// pointerEscaper escapes a member name in a JSON pointer (RFC 6901). It is
+// built once: a Replacer compiles its table on first use.
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
 // unknownField returns the JSON pointer of the first object member of v
 // that none of schemas declares, or "". schemas are the schemas that all
 // apply at this point of the document; composition (allOf, anyOf, oneOf)
@@ -421,12 +425,14 @@ func unknownField(v any, schemas []*openapi3.Schema, at string) string {
 					sub = append(sub, ap.Value)
 				}
 			}
-			path := at + "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
 			if len(sub) == 0 && !open {
-				return path
+				return at + "/" + pointerEscaper.Replace(k)
 			}
-			if f := unknownField(v[k], sub, path); f != "" {
-				return f
+			switch v[k].(type) {
+			case map[string]any, []any:
+				if f := unknownField(v[k], sub, at+"/"+pointerEscaper.Replace(k)); f != "" {
+					return f
+				}
 			}
 		}
 	case []any:
