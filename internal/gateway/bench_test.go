@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +124,62 @@ func runHandlerBench(b *testing.B, h http.Handler, header ...string) {
 		for i := 0; i+1 < len(header); i += 2 {
 			r.Header.Set(header[i], header[i+1])
 		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body.String())
+		}
+	}
+}
+
+// BenchmarkGatewayHandlerValidatedPOST is a small JSON order through a route
+// with a local rate limit and OpenAPI validation (reject_unknown_fields),
+// next to BenchmarkGatewayHandlerPOST, the same route without them.
+func BenchmarkGatewayHandlerValidatedPOST(b *testing.B) {
+	benchPOST(b, `
+    rate_limit: {rate: 1000000/s, burst: 1000000}
+    validate: {openapi: %q, reject_unknown_fields: true}`)
+}
+
+func BenchmarkGatewayHandlerPOST(b *testing.B) { benchPOST(b, "") }
+
+func benchPOST(b *testing.B, extra string) {
+	up := benchUpstream(b)
+	dir := b.TempDir()
+	spec := filepath.Join(dir, "orders.yaml")
+	os.WriteFile(spec, []byte(ordersSpec), 0o600)
+	if extra != "" {
+		extra = fmt.Sprintf(extra, spec)
+	}
+	path := filepath.Join(dir, "g.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf(`
+gateway: {tls: {disabled: true}}
+upstreams: {up: {targets: [%q]}}
+routes:
+  - name: bench
+    match: {path: /orders}
+    upstream: up
+    auth: none%s
+`, up, extra)), 0o600)
+	cfg, err := config.Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	deps := Deps{Events: event.NewBus(1024), Metrics: metrics.New(nil), Log: slog.New(slog.DiscardHandler),
+		Access: logging.NewAccessLog(io.Discard, nil)}
+	tbl, err := Compile(cfg, deps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(tbl.Close)
+	h := NewHandler(tbl, deps)
+	body := `{"item":"notebook","qty":2}`
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
+		r.Host = "gw.local"
+		r.RemoteAddr = "203.0.113.7:40000"
+		r.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		if w.Code != 200 {
