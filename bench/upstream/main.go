@@ -9,12 +9,12 @@
 package main
 
 import (
-	"io"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
