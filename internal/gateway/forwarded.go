@@ -1,11 +1,11 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/rampart-sec/rampart/internal/requestid"
 )
 
 // trust decides which peers' forwarding headers are believed.
@@ -78,7 +78,7 @@ func (t trust) resolve(r *http.Request, tlsOn bool) forwarded {
 			f.spoofed = true
 		}
 		f.client = peerStr
-		f.requestID = newRequestID()
+		f.requestID = requestid.New()
 		return f
 	}
 	// Trusted proxy: walk the chain right to left.
@@ -120,34 +120,12 @@ func (t trust) resolve(r *http.Request, tlsOn bool) forwarded {
 		f.host = h
 	}
 	f.client = f.clientIP.String()
-	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+	if id := r.Header.Get("X-Request-Id"); requestid.Valid(id) {
 		f.requestID = id
 	} else {
-		f.requestID = newRequestID()
+		f.requestID = requestid.New()
 	}
 	return f
-}
-
-var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
-
-// newRequestID returns 120 random bits as 24 base32 characters.
-func newRequestID() string {
-	var b [15]byte
-	rand.Read(b[:])
-	return idEncoding.EncodeToString(b[:])
-}
-
-func validRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // validHost accepts host names, IPv4, bracketed IPv6 and an optional port.

@@ -1,9 +1,9 @@
 package mesh
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"net/http"
+
+	"github.com/rampart-sec/rampart/internal/requestid"
 )
 
 // Headers the sidecar sets.
@@ -85,31 +85,14 @@ func reject(w http.ResponseWriter, status int, code, requestID string, closeConn
 	w.Write([]byte(`{"error":"` + code + `","request_id":"` + requestID + `"}` + "\n"))
 }
 
-var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
-
 // requestID keeps a well-formed X-Request-Id from the caller (the gateway
 // or a caller's sidecar), so one request has one id along the chain, and
 // makes one otherwise (120 random bits).
 func requestID(r *http.Request) string {
-	if id := r.Header.Get(requestIDHeader); validRequestID(id) {
+	if id := r.Header.Get(requestIDHeader); requestid.Valid(id) {
 		return id
 	}
-	var b [15]byte
-	rand.Read(b[:])
-	return idEncoding.EncodeToString(b[:])
-}
-
-func validRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
+	return requestid.New()
 }
 
 // logPath bounds an attacker-chosen path for events and logs.
