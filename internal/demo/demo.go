@@ -54,38 +54,48 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("create demo directory: %w", err)
 	}
 
-	// Sample services, each on its own loopback port.
-	// The accounts service verifies the gateway's identity tokens; its
-	// verifier needs the admin address, known once the gateway runs.
-	// Each keeps its own SQLite database under the demo directory.
+	events := &eventPrinter{w: o.Stdout, quiet: o.Check}
+	// Security events of the token service, the CA and the mesh sidecar.
+	svcCtx, stopServices := context.WithCancel(ctx)
+	defer stopServices()
+	svcEvents := event.NewBus(1024, events)
+	go svcEvents.Run(svcCtx)
+
+	// Sample services. Each keeps its own SQLite database under the demo
+	// directory. The accounts service verifies the gateway's identity
+	// tokens (its verifier needs the admin address, known once the gateway
+	// runs); it listens on loopback behind a mesh sidecar. The orders
+	// service serves mTLS itself (sdk/mtls) and calls accounts over mTLS.
 	identity := &lateVerifier{}
-	accounts, err := services.Accounts(filepath.Join(dir, "accounts"), identity.middleware)
+	accounts, err := services.Accounts(filepath.Join(dir, "accounts"), identity.middleware, ordersID.String())
 	if err != nil {
 		return fmt.Errorf("start accounts service: %w", err)
 	}
 	defer accounts.Close()
-	orders, err := services.Orders(filepath.Join(dir, "orders"))
+	accountsAPI := &services.AccountsAPI{}
+	orders, err := services.Orders(filepath.Join(dir, "orders"), accountsAPI)
 	if err != nil {
 		return fmt.Errorf("start orders service: %w", err)
 	}
 	defer orders.Close()
-	upstreams := map[string]http.Handler{"accounts": accounts, "orders": orders}
-	addrs := map[string]string{}
-	var servers []*http.Server
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	for _, name := range []string{"accounts", "orders"} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("start %s service: %w", name, err)
-		}
-		s := &http.Server{Handler: upstreams[name], ReadHeaderTimeout: 5 * time.Second}
-		servers = append(servers, s)
-		go s.Serve(ln)
-		addrs[name] = ln.Addr().String()
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("start accounts service: %w", err)
+	}
+	asrv := &http.Server{Handler: accounts, ReadHeaderTimeout: 5 * time.Second}
+	go asrv.Serve(aln)
+	defer asrv.Close()
+	wl, err := startWorkloads(svcCtx, dir, aln.Addr().String(), orders, accountsAPI, svcEvents, o.Log)
+	if err != nil {
+		return err
+	}
+	defer wl.close()
+	joinToken, err := wl.gatewayJoinToken()
+	if err != nil {
+		return err
+	}
+	if err := os.Setenv("RAMPART_DEMO_JOIN_TOKEN", joinToken); err != nil {
+		return err
 	}
 
 	jwksFile, toks, err := writeIssuer(dir)
@@ -103,17 +113,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	events := &eventPrinter{w: o.Stdout, quiet: o.Check}
 	// The token service: the real issuer, next to the stand-in one.
-	tsCtx, stopTokens := context.WithCancel(ctx)
-	defer stopTokens()
-	tsEvents := event.NewBus(1024, events)
-	go tsEvents.Run(tsCtx)
-	ts, tsDone, err := startTokenService(tsCtx, dir, o.DataDir, listen, o.Log, tsEvents)
+	ts, tsDone, err := startTokenService(svcCtx, dir, o.DataDir, listen, o.Log, svcEvents)
 	if err != nil {
 		return err
 	}
-	defer func() { stopTokens(); <-tsDone }()
+	defer func() { stopServices(); <-tsDone }()
 	if err := demoSecrets(ts); err != nil {
 		return err
 	}
@@ -127,7 +132,8 @@ func Run(ctx context.Context, o Options) error {
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	accessLog := filepath.Join(dir, "access.log")
 	gc := gatewayConfig{Listen: listen, Admin: o.Admin, DataDir: o.DataDir, AccessLog: accessLog, JWKSFile: jwksFile,
-		ClientCA: certs.CAFile, Upstreams: addrs, TokenIssuer: ts.issuer, DevCA: filepath.Join(o.DataDir, "dev-ca", "dev-ca.crt"),
+		ClientCA: certs.CAFile, AccountsAddr: wl.accountsAddr, OrdersAddr: wl.ordersAddr, CAURL: wl.caURL, MeshBundle: wl.bundleFile,
+		TokenIssuer: ts.issuer, DevCA: filepath.Join(o.DataDir, "dev-ca", "dev-ca.crt"),
 		KeysDir: filepath.Join(dir, "keys"), OrdersSpec: spec}
 	if err := os.WriteFile(cfgPath, []byte(gc.yaml()), 0o600); err != nil {
 		return fmt.Errorf("write demo config: %w", err)
@@ -218,7 +224,9 @@ func requireLoopback(addr string) error {
 // gatewayConfig is what the demo's generated gateway configuration needs.
 type gatewayConfig struct {
 	Listen, Admin, DataDir, AccessLog, JWKSFile, ClientCA string
-	Upstreams                                             map[string]string
+	// AccountsAddr (its sidecar) and OrdersAddr are mTLS endpoints; CAURL
+	// and MeshBundle are the workload CA the gateway joins.
+	AccountsAddr, OrdersAddr, CAURL, MeshBundle string
 	// TokenIssuer is the demo token service; DevCA verifies its certificate.
 	TokenIssuer, DevCA  string
 	KeysDir, OrdersSpec string
@@ -271,12 +279,23 @@ transit:
   # /v1/transit/ on this listener: encrypt and decrypt with the "pii" keyring
   issuers: [rampart]
   dir: %q
+identity:
+  # the gateway's workload certificate (SPIFFE) from the demo's CA, for mTLS
+  # to the services
+  trust_domain: %s
+  ca: %q
+  bundle_file: %q
+  join_token: "${RAMPART_DEMO_JOIN_TOKEN}"
 upstreams:
   accounts:
-    targets: ["http://%s"]
+    # the accounts service's mesh sidecar: mTLS only, the server must prove it is accounts
+    targets: ["https://%s"]
+    mtls: {spiffe_id: %q}
     health: {path: /healthz, interval: 2s}
   orders:
-    targets: ["http://%s"]
+    # the orders service serves mTLS itself (sdk/mtls)
+    targets: ["https://%s"]
+    mtls: {spiffe_id: %q}
     health: {path: /healthz, interval: 2s}
 routes:
   - name: status
@@ -305,6 +324,16 @@ routes:
     auth: {issuers: [demo, rampart], api_keys: true, scopes: [orders:read]}
     # orders must match the OpenAPI schema; the WAF (OWASP CRS) screens them
     validate: {openapi: %q, reject_unknown_fields: true, waf: {paranoia: 1}}
+  - name: order-account
+    # the orders service reads the order's account from accounts, over mTLS
+    match: {path: "/orders/{id}/account", methods: [GET]}
+    upstream: orders
+    auth: {issuers: [demo, rampart], scopes: [orders:read]}
+  - name: order-payment
+    # ...and tries to read its payment details, which accounts' sidecar refuses
+    match: {path: "/orders/{id}/payment", methods: [GET]}
+    upstream: orders
+    auth: {issuers: [demo, rampart], scopes: [orders:read]}
   - name: read-order
     match: {path: "/orders/{id}", methods: [GET]}
     upstream: orders
@@ -317,7 +346,8 @@ routes:
     auth: none
 `, c.DataDir, c.Listen, c.Admin, c.ClientCA, c.AccessLog, demoIssuer, c.JWKSFile, demoAudience,
 		c.TokenIssuer, c.TokenIssuer+"/.well-known/jwks.json", c.DevCA, demoAudience, c.TokenIssuer+"/revocations", demoFeed,
-		demoWeb, c.Listen, callbackPath, c.KeysDir, c.Upstreams["accounts"], c.Upstreams["orders"], c.OrdersSpec, demoBillingID)
+		demoWeb, c.Listen, callbackPath, c.KeysDir, demoTrustDomain, c.CAURL, c.MeshBundle,
+		c.AccountsAddr, accountsID.String(), c.OrdersAddr, ordersID.String(), c.OrdersSpec, demoBillingID)
 }
 
 // ordersSpec is the orders service's OpenAPI description, which the gateway
@@ -609,7 +639,9 @@ func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens, certs 
 				if err := status(200, `"x-forwarded-for":"127.0.0.1"`, `"x-request-id"`)(resp, body); err != nil {
 					return err
 				}
-				if strings.Contains(body, "6.6.6.6") || strings.Contains(strings.ToLower(body), "x-rampart") {
+				// The accounts sidecar adds X-Rampart-Caller (the gateway's SPIFFE ID); the
+				// client's X-Rampart-Subject must be gone.
+				if strings.Contains(body, "6.6.6.6") || strings.Contains(strings.ToLower(body), "x-rampart-subject") {
 					return fmt.Errorf("spoofed header reached the service: %s", body)
 				}
 				return nil

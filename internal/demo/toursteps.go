@@ -83,6 +83,18 @@ func (t *tour) tokenSteps(ts *tokenService, status func(int, ...string) func(*ht
 			want:  status(200, `"ciphertext":"rampart:v1:`),
 		},
 		{
+			title: "Services talk over mTLS only: orders reads order 1001's account from accounts (its sidecar allows orders GET /accounts/{id})",
+			curl:  curl + ` -H "Authorization: Bearer $TOKEN" ` + t.base + "/orders/1001/account",
+			req:   bearer(http.MethodGet, "/orders/1001/account", "", ""),
+			want:  status(200, `"name":"Ada Lovelace"`),
+		},
+		{
+			title: "...and nothing else: its call for the payment details is refused by the accounts sidecar (a mesh_denied event); orders answers 502",
+			curl:  curl + ` -H "Authorization: Bearer $TOKEN" ` + t.base + "/orders/1001/payment",
+			req:   bearer(http.MethodGet, "/orders/1001/payment", "", ""),
+			want:  status(502, `"accounts_status":403`),
+		},
+		{
 			title: "Browser login: /me in a browser goes to the token service's login page; after it, the gateway holds a session",
 			curl: "open " + t.base + "/me in a browser and sign in as alice (password in " + filepath.Join(ts.dir, "alice.password") +
 				"); the session cookie is the gateway's, the service never sees it",

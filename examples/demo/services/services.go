@@ -40,12 +40,19 @@ type AccountsService struct {
 // Close closes the database.
 func (a *AccountsService) Close() error { return a.db.Close() }
 
+// CallerHeader is where the mesh sidecar in front of a service names the
+// verified SPIFFE ID of the workload that called (internal/mesh sets it;
+// the service listens on loopback only, so nothing else can).
+const CallerHeader = "X-Rampart-Caller"
+
 // Accounts serves GET /accounts/{id}, GET /me, GET /status and GET /echo
 // (which shows the request headers the service received, to show the
 // gateway's header hygiene) with its database in dir. identity wraps the
 // handlers that need a caller: the demo passes sdk/principal's
-// Verifier.Middleware.
-func Accounts(dir string, identity func(http.Handler) http.Handler) (*AccountsService, error) {
+// Verifier.Middleware. A request its sidecar says comes from the workload
+// trustedCaller may read an account without a user (the sidecar's policy
+// already limited it to GET /accounts/{id}).
+func Accounts(dir string, identity func(http.Handler) http.Handler, trustedCaller string) (*AccountsService, error) {
 	db, err := openDB(dir, "accounts")
 	if err != nil {
 		return nil, err
@@ -65,7 +72,17 @@ func Accounts(dir string, identity func(http.Handler) http.Handler) (*AccountsSe
 		writeJSON(w, http.StatusOK, map[string]string{"service": "accounts", "status": "ok"})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.Handle("GET /accounts/{id}", identity(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	userOrService := func(h http.Handler) http.Handler {
+		withUser := identity(h)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if trustedCaller != "" && r.Header.Get(CallerHeader) == trustedCaller && r.Header.Get(principal.IdentityHeader) == "" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			withUser.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("GET /accounts/{id}", userOrService(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var a account
 		err := db.QueryRowContext(r.Context(), `SELECT id, name, plan, ssn, card FROM accounts WHERE id = ?`, r.PathValue("id")).
 			Scan(&a.ID, &a.Name, &a.Plan, &a.SSN, &a.Card)
@@ -140,9 +157,19 @@ type order struct {
 	Qty     int    `json:"qty"`
 }
 
+// AccountsAPI is how the orders service reaches the accounts service: an
+// mTLS client (sdk/mtls) and the base URL of the accounts sidecar.
+type AccountsAPI struct {
+	Client  *http.Client
+	BaseURL string
+}
+
 // Orders serves GET /orders, POST /orders and GET /orders/{id}, with its own
-// database in dir.
-func Orders(dir string) (*OrdersService, error) {
+// database in dir, and, through accounts, GET /orders/{id}/account (the
+// account's name: a call the accounts sidecar allows) and GET
+// /orders/{id}/payment (the account's payment details: a call it refuses,
+// because the orders service has no business reading them).
+func Orders(dir string, accounts *AccountsAPI) (*OrdersService, error) {
 	db, err := openDB(dir, "orders")
 	if err != nil {
 		return nil, err
@@ -208,6 +235,38 @@ func Orders(dir string) (*OrdersService, error) {
 		in.ID = itoa(int(id))
 		writeJSON(w, http.StatusCreated, in)
 	})
+	if accounts != nil {
+		call := func(w http.ResponseWriter, r *http.Request, path string, answer func(map[string]any)) {
+			o, err := scan(db.QueryRowContext(r.Context(), `SELECT id, account, item, qty FROM orders WHERE id = ?`, r.PathValue("id")))
+			if err != nil {
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such order"})
+				return
+			}
+			req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, accounts.BaseURL+fmt.Sprintf(path, o.Account), nil)
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
+				return
+			}
+			resp, err := accounts.Client.Do(req)
+			if err != nil {
+				writeJSON(w, http.StatusBadGateway, map[string]string{"error": "accounts unreachable"})
+				return
+			}
+			defer resp.Body.Close()
+			var acct map[string]any
+			if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&acct) != nil {
+				writeJSON(w, http.StatusBadGateway, map[string]any{"error": "the accounts service refused the call", "accounts_status": resp.StatusCode})
+				return
+			}
+			answer(map[string]any{"order": o.ID, "account": o.Account, "name": acct["name"]})
+		}
+		mux.HandleFunc("GET /orders/{id}/account", func(w http.ResponseWriter, r *http.Request) {
+			call(w, r, "/accounts/%s", func(v map[string]any) { writeJSON(w, http.StatusOK, v) })
+		})
+		mux.HandleFunc("GET /orders/{id}/payment", func(w http.ResponseWriter, r *http.Request) {
+			call(w, r, "/accounts/%s/payment", func(v map[string]any) { writeJSON(w, http.StatusOK, v) })
+		})
+	}
 	return &OrdersService{Handler: mux, db: db}, nil
 }
 
