@@ -30,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-sec/rampart/bench/loadgen"
 )
 
 func main() {
@@ -178,23 +180,12 @@ func startUpstream() (net.Listener, error) {
 	return ln, nil
 }
 
-// freeAddr reserves a loopback port for a child process. The port is
-// released before the child binds it; a collision makes the run fail loudly.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func startGateway(ctx context.Context, o options, dir string, i int, route, upstream string) (string, error) {
-	listen, err := freeAddr()
+	listen, err := loadgen.FreeAddr()
 	if err != nil {
 		return "", err
 	}
-	admin, err := freeAddr()
+	admin, err := loadgen.FreeAddr()
 	if err != nil {
 		return "", err
 	}

@@ -18,15 +18,14 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/rampart-sec/rampart/bench/loadgen"
 )
 
 func main() {
@@ -106,7 +105,7 @@ func run(args []string) error {
 	}
 	addrs := make([]string, 4)
 	for i := range addrs {
-		if addrs[i], err = freeAddr(); err != nil {
+		if addrs[i], err = loadgen.FreeAddr(); err != nil {
 			return err
 		}
 	}
@@ -129,7 +128,7 @@ inbound:
     methods: [GET]
     paths: ["/*"]
 `, meshAddr, upAddr)), 0o600)
-	if err := waitTCP(caAddr); err != nil {
+	if err := loadgen.WaitTCP(caAddr); err != nil {
 		return err
 	}
 	if err := start([]string{"RAMPART_JOIN_TOKEN=" + tok}, *rampart, "mesh", "--config", meshCfg, "--ca", "https://"+caAddr,
@@ -137,7 +136,7 @@ inbound:
 		return err
 	}
 	for _, a := range []string{upAddr, bareAddr, meshAddr} {
-		if err := waitTCP(a); err != nil {
+		if err := loadgen.WaitTCP(a); err != nil {
 			return err
 		}
 	}
@@ -160,11 +159,22 @@ inbound:
 	}
 	fmt.Printf("meshload: %d keep-alive clients, %s per phase; everything shares this machine\n", *conns, *duration)
 	fmt.Printf("| path | req/s | vs bare proxy |\n|---|---:|---:|\n")
-	b, err := load("http://"+bareAddr+"/bench", bareClient, *conns, *duration)
+	get := func(url string) func(*http.Client) bool {
+		return func(c *http.Client) bool {
+			resp, err := c.Get(url)
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}
+	}
+	b, err := loadgen.Run(get("http://"+bareAddr+"/bench"), bareClient, *conns, *duration)
 	if err != nil {
 		return fmt.Errorf("bare proxy: %w", err)
 	}
-	m, err := load("https://"+meshAddr+"/bench", meshClient, *conns, *duration)
+	m, err := loadgen.Run(get("https://"+meshAddr+"/bench"), meshClient, *conns, *duration)
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
 	}
@@ -193,57 +203,4 @@ func verifyMesh(roots *x509.CertPool) func(tls.ConnectionState) error {
 		}
 		return nil
 	}
-}
-
-func load(url string, client func() *http.Client, conns int, d time.Duration) (float64, error) {
-	var ok, bad atomic.Int64
-	deadline := time.Now().Add(d)
-	began := time.Now()
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := client()
-			for time.Now().Before(deadline) {
-				resp, err := c.Get(url)
-				if err != nil {
-					bad.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					ok.Add(1)
-				} else {
-					bad.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if bad.Load() > 0 {
-		return 0, fmt.Errorf("%d requests failed (%d succeeded)", bad.Load(), ok.Load())
-	}
-	return float64(ok.Load()) / time.Since(began).Seconds(), nil
-}
-
-func waitTCP(addr string) error {
-	for range 200 {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing listens on %s", addr)
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }

@@ -28,9 +28,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/rampart-sec/rampart/bench/loadgen"
 )
 
 func main() {
@@ -55,7 +55,7 @@ func run(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	addr, err := freeAddr()
+	addr, err := loadgen.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -153,6 +153,9 @@ func run(args []string) error {
 		}
 	}
 
+	ok := func(do func(*http.Client) (int, string)) func(*http.Client) bool {
+		return func(c *http.Client) bool { status, _ := do(c); return status == http.StatusOK }
+	}
 	base, stop, err := baseline(caFile, tok)
 	if err != nil {
 		return err
@@ -164,44 +167,17 @@ func run(args []string) error {
 		name string
 		fn   func(string) func(*http.Client) (int, string)
 	}{{"client_credentials", grant}, {"introspection", introspect}} {
-		b, err := load(ph.fn(base), client, *conns, *duration)
+		b, err := loadgen.Run(ok(ph.fn(base)), client, *conns, *duration)
 		if err != nil {
 			return fmt.Errorf("baseline %s: %w", ph.name, err)
 		}
-		r, err := load(ph.fn(issuer), client, *conns, *duration)
+		r, err := loadgen.Run(ok(ph.fn(issuer)), client, *conns, *duration)
 		if err != nil {
 			return fmt.Errorf("%s: %w", ph.name, err)
 		}
 		fmt.Printf("| %s | %.0f | %.0f | %.2f× |\n", ph.name, b, r, r/b)
 	}
 	return nil
-}
-
-// load runs conns clients for d and returns successful requests per second.
-func load(do func(*http.Client) (int, string), client func() *http.Client, conns int, d time.Duration) (float64, error) {
-	var ok, bad atomic.Int64
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := client()
-			for time.Now().Before(deadline) {
-				if status, _ := do(c); status == http.StatusOK {
-					ok.Add(1)
-				} else {
-					bad.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if bad.Load() > 0 {
-		return 0, fmt.Errorf("%d requests failed (%d succeeded)", bad.Load(), ok.Load())
-	}
-	return float64(ok.Load()) / time.Since(start).Seconds(), nil
 }
 
 // baseline serves, with the same development certificate, a fixed answer of
@@ -236,13 +212,4 @@ func baseline(caFile, tok string) (string, func(), error) {
 		})}
 	go srv.ServeTLS(ln, "", "")
 	return "https://" + ln.Addr().String(), func() { srv.Close() }, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
