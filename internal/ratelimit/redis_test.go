@@ -2,11 +2,7 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,48 +10,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-sec/rampart/internal/redistest"
 )
 
-// testRedis connects to the Redis at $RAMPART_TEST_REDIS_ADDR (default
-// 127.0.0.1:6379) and returns a client and a key prefix unique to this test;
-// the test's keys are deleted when it ends. Without a Redis the test skips,
-// or fails when CI=true.
-func testRedis(t testing.TB) (*redis.Client, string) {
-	t.Helper()
-	addr := os.Getenv("RAMPART_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	// A probe without retries, so that a missing Redis is reported at once.
-	probe := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := probe.Ping(ctx).Err()
-	probe.Close()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis at %s not reachable (CI=true, so this fails instead of skipping): %v", addr, err)
-		}
-		t.Skipf("redis at %s not reachable, skipping (set RAMPART_TEST_REDIS_ADDR to run): %v", addr, err)
-	}
-	c := newTestClient(addr)
-	var b [8]byte
-	rand.Read(b[:])
-	prefix := "rampart:rl:test:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("clean up keys %s*: %v", prefix, err)
-		}
-		c.Close()
-	})
-	return c, prefix
-}
+// testRedis is the test Redis with a key prefix of this test's own.
+func testRedis(t testing.TB) (*redis.Client, string) { return redistest.Connect(t, "rampart:rl:test:") }
 
 func newTestClient(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
@@ -296,41 +256,11 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 }
 
-// hungServer accepts connections and never answers.
-func hungServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, conn)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
-}
-
 // A Redis that accepts but never answers cannot hold a request past Timeout,
 // even through a client that ignores context deadlines on reads (go-redis's
 // default).
 func TestRedisTimeout(t *testing.T) {
-	addr := hungServer(t)
+	addr := redistest.Hung(t)
 	for _, failOpen := range []bool{false, true} {
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		var reported atomic.Int32
@@ -370,7 +300,7 @@ func TestRedisTimeout(t *testing.T) {
 // A request whose own context ends is refused with that error, FailOpen or
 // not, and is not reported as a Redis failure.
 func TestRedisCallerCanceled(t *testing.T) {
-	addr := hungServer(t)
+	addr := redistest.Hung(t)
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	var reported atomic.Int32

@@ -2,59 +2,23 @@ package respcache
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-sec/rampart/internal/redistest"
 )
 
-// testRedis connects to the Redis at $RAMPART_TEST_REDIS_ADDR (default
-// 127.0.0.1:6379) and returns a client and a key prefix unique to this test;
-// the test's keys are deleted when it ends. Without a Redis the test skips,
-// or fails when CI=true.
+// testRedis is the test Redis with a key prefix of this test's own.
 func testRedis(t testing.TB) (*redis.Client, string) {
-	t.Helper()
-	addr := os.Getenv("RAMPART_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	probe := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := probe.Ping(ctx).Err()
-	probe.Close()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis at %s not reachable (CI=true, so this fails instead of skipping): %v", addr, err)
-		}
-		t.Skipf("redis at %s not reachable, skipping (set RAMPART_TEST_REDIS_ADDR to run): %v", addr, err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	prefix := "rampart:cache:test:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("clean up keys %s*: %v", prefix, err)
-		}
-		c.Close()
-	})
-	return c, prefix
+	return redistest.Connect(t, "rampart:cache:test:")
 }
 
 func newTestRedisStore(t testing.TB, c redis.UniversalClient, prefix string) *RedisStore {
@@ -235,32 +199,7 @@ func TestRedisStopped(t *testing.T) {
 // A Redis that accepts connections and never answers holds a request no
 // longer than the store's timeout, and is a miss.
 func TestRedisHung(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, conn)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	c := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	c := redis.NewClient(&redis.Options{Addr: redistest.Hung(t), MaxRetries: -1, ContextTimeoutEnabled: true})
 	defer c.Close()
 	s, _ := NewRedisStore(c, RedisOptions{Timeout: 20 * time.Millisecond})
 	f := newFixture(t, Policy{TTL: time.Minute, Scope: Public}, Options{Store: s}, answer(200, "ok", "Cache-Control", "public"))
