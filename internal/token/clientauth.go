@@ -44,9 +44,21 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (store.Cl
 	return c, nil
 }
 
+// basicAuth reads HTTP Basic client credentials. RFC 6749 section 2.3.1:
+// both parts are form-encoded, so "a+b" is "a b" and "%2B" is "+".
+func basicAuth(r *http.Request) (id, secret string, present, malformed bool) {
+	rawID, rawSecret, ok := r.BasicAuth()
+	if !ok {
+		return "", "", false, false
+	}
+	id, err1 := url.QueryUnescape(rawID)
+	secret, err2 := url.QueryUnescape(rawSecret)
+	return id, secret, true, err1 != nil || err2 != nil
+}
+
 func (s *Server) clientFromRequest(r *http.Request, allowPublic bool) (store.Client, string) {
 	ctx := r.Context()
-	basicID, basicSecret, hasBasic := r.BasicAuth()
+	basicID, basicSecret, hasBasic, malformed := basicAuth(r)
 	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	assertion := r.PostForm.Get("client_assertion")
 	methods := 0
@@ -60,13 +72,10 @@ func (s *Server) clientFromRequest(r *http.Request, allowPublic bool) (store.Cli
 	}
 	switch {
 	case hasBasic:
-		// RFC 6749 section 2.3.1: both parts are form-encoded.
-		id, err1 := url.QueryUnescape(basicID)
-		secret, err2 := url.QueryUnescape(basicSecret)
-		if err1 != nil || err2 != nil || (formID != "" && formID != id) {
+		if malformed || (formID != "" && formID != basicID) {
 			return store.Client{}, "malformed_basic"
 		}
-		return s.secretClient(ctx, id, secret, clientIP(r))
+		return s.secretClient(ctx, basicID, basicSecret, clientIP(r))
 	case formSecret != "":
 		return s.secretClient(ctx, formID, formSecret, clientIP(r))
 	case assertion != "":

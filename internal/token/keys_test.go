@@ -164,6 +164,13 @@ func TestRevocationFeed(t *testing.T) {
 	if status, _ := feed("gw", "gw-secret", "-1"); status != 400 {
 		t.Fatalf("negative since: %d", status)
 	}
+	// Basic credentials are form-encoded (RFC 6749 2.3.1), as on /oauth2/token.
+	if err := e.st.CreateClient(ctx, store.Client{ID: "gw2", SecretHash: store.HashSecret("s+e/c%r"), AuthMethod: AuthSecretBasic, Scopes: []string{RevocationsScope}}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := feed("gw2", url.QueryEscape("s+e/c%r"), "0"); status != 200 {
+		t.Fatalf("form-encoded Basic credentials: %d", status)
+	}
 
 	cc := clientcredentialsToken(t, e)
 	v := e.verifier()

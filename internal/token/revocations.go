@@ -180,8 +180,8 @@ const RevocationsScope = "rampart:revocations"
 // allowed RevocationsScope: the records after N still in force, and the
 // "next" value to poll with.
 func (s *Server) revocationFeed(w http.ResponseWriter, r *http.Request) {
-	id, secret, ok := r.BasicAuth()
-	if !ok {
+	id, secret, ok, malformed := basicAuth(r)
+	if !ok || malformed {
 		writeError(w, errInvalidClient())
 		return
 	}
