@@ -94,7 +94,7 @@ func (c *Compiler) Compile(o Options) (*Chain, error) {
 		// Whatever else validates a JSON body parses it: it gets the
 		// default limits, and duplicate keys (which the validator and the
 		// upstream may resolve differently) are refused, whatever the type.
-		ch.limits = &Limits{json: new(JSONLimits{}.withDefaults())}
+		ch.limits = &Limits{json: new(defaultJSONLimits)}
 	}
 	if o.OpenAPI != nil {
 		spec, err := c.Spec(o.OpenAPI.Spec)
@@ -121,13 +121,14 @@ func (ch *Chain) Check(ctx context.Context, r *http.Request, canon string) (bloc
 	if v != nil {
 		return v, nil
 	}
+	scanned := false
 	if ch.limits != nil {
-		if v := ch.limits.Check(r, body); v != nil {
+		if v, scanned = ch.limits.check(r, body); v != nil {
 			return v, nil
 		}
 	}
 	if ch.openapi != nil {
-		if v := ch.openapi.Check(ctx, r, canon, body); v != nil {
+		if v := ch.openapi.check(ctx, r, canon, body, scanned); v != nil {
 			return v, nil
 		}
 	}

@@ -3,8 +3,9 @@ package validate
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,10 +40,14 @@ paths:
 				b.Fatal(err)
 			}
 			body := []byte(`{"account":"42","item":"notebook","qty":2}`)
+			// The request is built by hand, not parsed by httptest, so the
+			// figure is the chain's own cost.
+			u, _ := url.Parse("/bench")
+			hdr := http.Header{"Content-Type": {"application/json"}}
 			b.ReportAllocs()
 			for b.Loop() {
-				r := httptest.NewRequest(http.MethodPost, "/bench", bytes.NewReader(body))
-				r.Header.Set("Content-Type", "application/json")
+				r := &http.Request{Method: http.MethodPost, URL: u, Header: hdr, ContentLength: int64(len(body)),
+					Body: io.NopCloser(bytes.NewReader(body))}
 				if v, _ := ch.Check(context.Background(), r, "/bench"); v != nil {
 					b.Fatal(v)
 				}

@@ -3,8 +3,10 @@ package validate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -86,6 +88,36 @@ func FuzzMediaType(f *testing.F) {
 		}
 		if v != nil && (len(v.Detail) > maxDetail || !utf8.ValidString(v.Detail)) {
 			t.Fatalf("bad violation %+v", v)
+		}
+	})
+}
+
+// FuzzBuildJSON holds buildJSON to encoding/json: whatever checkJSON
+// accepts, buildJSON must decode to the value encoding/json (with
+// UseNumber, as kin decodes) gives, so the schema sees what an upstream
+// written in Go would see.
+func FuzzBuildJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"account":"42","item":"notebook","qty":2}`,
+		` { "a" : [ 1 , -2.5e+3 , 0 , true , false , null , { } , [ ] ] } `,
+		`"\u00e9\ud83d\ude00\n\t\"\\\/"`,
+		`{"k\u0041y":{"nested":[[["deep"]]]},"x":-0.0E-0}`,
+		`[]`, `0`, `"plain"`, `{"a":"é","b":"日本"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if checkJSON(b, defaultJSONLimits) != nil {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var want any
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("checkJSON accepted %q, encoding/json refused it: %v", b, err)
+		}
+		if got := buildJSON(b); !reflect.DeepEqual(got, want) {
+			t.Fatalf("buildJSON(%q) = %#v, encoding/json gives %#v", b, got, want)
 		}
 	})
 }

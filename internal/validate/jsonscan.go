@@ -32,6 +32,9 @@ const (
 	DefaultMaxArrayLen  = 10000
 )
 
+// defaultJSONLimits are the limits of a JSON body that no route bounds.
+var defaultJSONLimits = JSONLimits{}.withDefaults()
+
 // withDefaults fills zero fields.
 func (l JSONLimits) withDefaults() JSONLimits {
 	def := func(v *int, d int) {
@@ -387,12 +390,13 @@ func escapeLen(b []byte) (int, bool) {
 	return 0, false
 }
 
-func hex4(b []byte) (rune, bool) {
+func hex4[S string | []byte](b S) (rune, bool) {
 	if len(b) < 4 {
 		return 0, false
 	}
 	var r rune
-	for _, c := range b[:4] {
+	for i := range 4 {
+		c := b[i]
 		switch {
 		case c >= '0' && c <= '9':
 			c -= '0'
@@ -409,7 +413,7 @@ func hex4(b []byte) (rune, bool) {
 }
 
 // unescape appends the decoded form of a string body already validated by str.
-func unescape(dst, src []byte) []byte {
+func unescape[S string | []byte](dst []byte, src S) []byte {
 	for i := 0; i < len(src); {
 		c := src[i]
 		if c != '\\' {

@@ -56,31 +56,47 @@ func NewLimits(o LimitsOptions) (*Limits, error) {
 // Check enforces the media type and, for JSON bodies, the JSON limits.
 // body is what ReadBody returned.
 func (l *Limits) Check(r *http.Request, body []byte) *Violation {
+	v, _ := l.check(r, body)
+	return v
+}
+
+// check is Check, and also reports whether body was scanned as JSON and
+// passed: a later stage may then build it with buildJSON.
+func (l *Limits) check(r *http.Request, body []byte) (v *Violation, scannedJSON bool) {
 	if len(body) == 0 {
-		return nil
+		return nil, false
 	}
 	if len(l.media) == 0 && len(r.Header["Content-Type"]) == 0 {
 		// Any type is allowed, and a body that declares none is not JSON.
-		return nil
+		return nil, false
 	}
 	mt, v := mediaType(r.Header)
 	if v != nil {
-		return v
+		return v, false
 	}
 	if len(l.media) > 0 && !l.allowed(mt) {
-		return violation(ReasonContentType, http.StatusUnsupportedMediaType, "media type "+quoteBounded(mt)+" not allowed")
+		return violation(ReasonContentType, http.StatusUnsupportedMediaType, "media type "+quoteBounded(mt)+" not allowed"), false
 	}
 	if l.json == nil || !isJSON(mt) {
+		return nil, false
+	}
+	if v := scanJSON(body, *l.json); v != nil {
+		return v, false
+	}
+	return nil, true
+}
+
+// scanJSON runs checkJSON and turns its error into a Violation.
+func scanJSON(body []byte, lim JSONLimits) *Violation {
+	err := checkJSON(body, lim)
+	if err == nil {
 		return nil
 	}
-	if err := checkJSON(body, *l.json); err != nil {
-		status := http.StatusBadRequest
-		if err.reason != ReasonJSONSyntax && err.reason != ReasonJSONDuplicateKey {
-			status = http.StatusRequestEntityTooLarge
-		}
-		return violation(err.reason, status, fmt.Sprintf("%s at offset %d", err.what, err.off))
+	status := http.StatusBadRequest
+	if err.reason != ReasonJSONSyntax && err.reason != ReasonJSONDuplicateKey {
+		status = http.StatusRequestEntityTooLarge
 	}
-	return nil
+	return violation(err.reason, status, fmt.Sprintf("%s at offset %d", err.what, err.off))
 }
 
 func (l *Limits) allowed(mt string) bool {

@@ -3,7 +3,6 @@ package validate
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -254,11 +253,17 @@ type OpenAPI struct {
 	spec   *Spec
 	strict bool
 	opts   *openapi3filter.Options
+	// visit are the options of the body's schema validation.
+	visit []openapi3.SchemaValidationOption
 }
 
 // NewOpenAPI returns a validator of requests against spec.
 func NewOpenAPI(spec *Spec, rejectUnknownFields bool) *OpenAPI {
-	return &OpenAPI{spec: spec, strict: rejectUnknownFields, opts: &openapi3filter.Options{
+	visit := []openapi3.SchemaValidationOption{openapi3.VisitAsRequest()}
+	if spec.doc.IsOpenAPI31OrLater() {
+		visit = append(visit, openapi3.EnableJSONSchema2020())
+	}
+	return &OpenAPI{spec: spec, strict: rejectUnknownFields, visit: visit, opts: &openapi3filter.Options{
 		// The gateway authenticates; the spec's security schemes are its
 		// business, not the validator's.
 		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
@@ -267,12 +272,21 @@ func NewOpenAPI(spec *Spec, rejectUnknownFields bool) *OpenAPI {
 		SkipSettingDefaults: true,
 		// A body on an operation that declares none is refused.
 		RejectWhenRequestBodyNotSpecified: true,
+		// checkBody validates the body.
+		ExcludeRequestBody: true,
 	}}
 }
 
 // Check validates r, whose canonical path is canon and whose body was read
-// by ReadBody. r is not modified.
+// by ReadBody. r is not modified. A JSON body is held to the default
+// JSONLimits.
 func (o *OpenAPI) Check(ctx context.Context, r *http.Request, canon string, body []byte) *Violation {
+	return o.check(ctx, r, canon, body, false)
+}
+
+// check is Check; scannedJSON says that Limits already scanned body as JSON
+// and accepted it.
+func (o *OpenAPI) check(ctx context.Context, r *http.Request, canon string, body []byte, scannedJSON bool) *Violation {
 	pt, params := o.spec.find(canon)
 	if pt == nil {
 		return violation(ReasonOperationNotFound, http.StatusNotFound, "no path of the spec matches")
@@ -292,38 +306,83 @@ func (o *OpenAPI) Check(ctx context.Context, r *http.Request, canon string, body
 	if err != nil {
 		return violation(ReasonSchemaQuery, http.StatusBadRequest, "malformed query string")
 	}
-	// The validator reads and replaces the body of the request it is
-	// given: it gets a shallow copy with its own reader.
-	rc := *r
-	rc.Body = http.NoBody
-	rc.GetBody = nil
-	rc.ContentLength = int64(len(body))
-	if len(body) > 0 {
-		rc.Body = io.NopCloser(bytes.NewReader(body))
-	}
 	in := &openapi3filter.RequestValidationInput{
-		Request:     &rc,
+		Request:     r,
 		PathParams:  params,
 		QueryParams: query,
 		Route:       &routers.Route{Spec: o.spec.doc, Path: pt.text, PathItem: pt.item, Method: r.Method, Operation: op},
 		Options:     o.opts,
 	}
+	// Parameters here (the options exclude the body, so r is only read);
+	// the body below.
 	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 		return o.explain(err)
 	}
-	if o.strict && len(body) > 0 && op.RequestBody != nil {
-		if mt := op.RequestBody.Value.Content.Get(r.Header.Get("Content-Type")); mt != nil && mt.Schema != nil {
-			ct, _ := mediaType(r.Header)
-			if isJSON(ct) {
-				var v any
-				if err := json.Unmarshal(body, &v); err != nil {
-					return violation(ReasonSchemaBody, http.StatusBadRequest, "malformed JSON body")
-				}
-				if field := unknownField(v, []*openapi3.Schema{mt.Schema.Value}, ""); field != "" {
-					return violation(ReasonUnknownField, http.StatusBadRequest, "unknown field "+field)
-				}
-			}
+	return o.checkBody(ctx, in, op, body, scannedJSON)
+}
+
+// checkBody validates the request body as openapi3filter.ValidateRequestBody
+// does, but decodes a JSON body once for both the schema and the unknown
+// field pass (the decode is most of the cost of validating a small body).
+// Other media types go to kin's decoders.
+func (o *OpenAPI) checkBody(ctx context.Context, in *openapi3filter.RequestValidationInput, op *openapi3.Operation, body []byte, scannedJSON bool) *Violation {
+	if op.RequestBody == nil || op.RequestBody.Value == nil {
+		if len(body) > 0 {
+			return violation(ReasonSchemaBody, http.StatusBadRequest, "request body not allowed for this operation")
 		}
+		return nil
+	}
+	rb := op.RequestBody.Value
+	if len(body) == 0 {
+		if rb.Required {
+			return violation(ReasonSchemaBody, http.StatusBadRequest, "body: required but missing")
+		}
+		return nil
+	}
+	if len(rb.Content) == 0 {
+		return nil
+	}
+	ctype := in.Request.Header.Get("Content-Type")
+	mt := rb.Content.Get(ctype)
+	if mt == nil {
+		return violation(ReasonContentType, http.StatusUnsupportedMediaType, "media type not in the spec for this operation")
+	}
+	if mt.Schema == nil || mt.Schema.Value == nil {
+		return nil
+	}
+	name, _, _ := strings.Cut(ctype, ";")
+	if name = strings.ToLower(strings.TrimSpace(name)); !isJSON(name) || mt.Schema.Value.Format == "binary" {
+		return o.checkOtherBody(ctx, in, rb, body)
+	}
+	if !scannedJSON {
+		if v := scanJSON(body, defaultJSONLimits); v != nil {
+			return v
+		}
+	}
+	value := buildJSON(body)
+	if err := mt.Schema.Value.VisitJSON(value, o.visit...); err != nil {
+		return o.explain(&openapi3filter.RequestError{Input: in, RequestBody: rb, Reason: "doesn't match schema", Err: err})
+	}
+	if o.strict {
+		if field := unknownField(value, []*openapi3.Schema{mt.Schema.Value}, ""); field != "" {
+			return violation(ReasonUnknownField, http.StatusBadRequest, "unknown field "+field)
+		}
+	}
+	return nil
+}
+
+// checkOtherBody hands a body that is not JSON to kin's decoders. kin reads
+// and replaces the body of the request it is given: it gets a shallow copy
+// with its own reader.
+func (o *OpenAPI) checkOtherBody(ctx context.Context, in *openapi3filter.RequestValidationInput, rb *openapi3.RequestBody, body []byte) *Violation {
+	rc := *in.Request
+	rc.Body = io.NopCloser(bytes.NewReader(body))
+	rc.GetBody = nil
+	rc.ContentLength = int64(len(body))
+	cp := *in
+	cp.Request = &rc
+	if err := openapi3filter.ValidateRequestBody(ctx, &cp, rb); err != nil {
+		return o.explain(err)
 	}
 	return nil
 }

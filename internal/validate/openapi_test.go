@@ -84,7 +84,9 @@ func TestOpenAPI(t *testing.T) {
 		{name: "body required field", method: "POST", path: "/v1/accounts", ctype: json, body: `{"age":2}`, want: ReasonSchemaBody},
 		{name: "body nested", method: "POST", path: "/v1/accounts", ctype: json, body: `{"name":"A","address":{"zip":"x"}}`, want: ReasonSchemaBody},
 		{name: "body missing", method: "POST", path: "/v1/accounts", ctype: json, want: ReasonSchemaBody},
-		{name: "body malformed", method: "POST", path: "/v1/accounts", ctype: json, body: `{"name":`, want: ReasonSchemaBody},
+		{name: "body malformed", method: "POST", path: "/v1/accounts", ctype: json, body: `{"name":`, want: ReasonJSONSyntax},
+		{name: "body with a duplicate key", method: "POST", path: "/v1/accounts", ctype: json, body: `{"name":"a","name":"b"}`, want: ReasonJSONDuplicateKey},
+		{name: "body nested too deep", method: "POST", path: "/v1/accounts", ctype: json, body: strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40), want: ReasonJSONDepth},
 		{name: "body on operation without one", method: "GET", path: "/v1/accounts/1", ctype: json, body: `{}`, want: ReasonSchemaBody},
 		{name: "content type", method: "POST", path: "/v1/accounts", ctype: "text/plain", body: `{"name":"Ada"}`, want: ReasonContentType},
 		{name: "query type", method: "GET", path: "/v1/accounts?limit=abc", header: tenant, want: ReasonSchemaQuery},
@@ -179,6 +181,15 @@ func TestReadBodyLimits(t *testing.T) {
 	r.ContentLength = -1
 	if _, v := ReadBody(r, 10); v == nil || v.Reason != ReasonBodyUnreadable {
 		t.Fatalf("broken body: got %v", v)
+	}
+	// A body that disagrees with its declared length is not guessed at:
+	// the upstream would read it differently from the validator.
+	for _, declared := range []int64{3, 9} {
+		r = httptest.NewRequest(http.MethodPost, "/", strings.NewReader("01234"))
+		r.ContentLength = declared
+		if _, v := ReadBody(r, 10); v == nil || v.Reason != ReasonBodyUnreadable {
+			t.Fatalf("5 bytes declared as %d: got %v", declared, v)
+		}
 	}
 	r = httptest.NewRequest(http.MethodPost, "/", strings.NewReader("0123456789"))
 	b, v := ReadBody(r, 10)

@@ -15,6 +15,7 @@ package validate
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,6 +98,30 @@ func sanitize(s string) string {
 // DefaultMaxBody is the body size read for validation when Options.MaxBody is 0.
 const DefaultMaxBody = 1 << 20
 
+// readAll reads up to max+1 bytes of rd. With a declared length (the
+// common case) it reads into a buffer of exactly that size, then makes
+// sure nothing follows.
+func readAll(rd io.Reader, declared, max int64) ([]byte, error) {
+	if declared <= 0 {
+		var buf bytes.Buffer
+		_, err := buf.ReadFrom(io.LimitReader(rd, max+1))
+		return buf.Bytes(), err
+	}
+	body := make([]byte, declared)
+	if _, err := io.ReadFull(rd, body); err != nil {
+		return nil, err
+	}
+	var one [1]byte
+	switch _, err := io.ReadFull(rd, one[:]); err {
+	case io.EOF:
+		return body, nil
+	case nil:
+		return nil, errors.New("body longer than its declared length")
+	default:
+		return nil, err
+	}
+}
+
 // ReadBody reads r's body, at most max bytes (DefaultMaxBody when max <= 0),
 // and replaces r.Body with a reader over the same bytes so that the proxy
 // forwards exactly what was validated. A body over max is a Violation with
@@ -113,21 +138,16 @@ func ReadBody(r *http.Request, max int64) ([]byte, *Violation) {
 		return nil, violation(ReasonBodyTooLarge, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("declared length %d exceeds %d bytes", r.ContentLength, max))
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	body, err := readAll(r.Body, r.ContentLength, max)
 	r.Body.Close()
 	if err != nil {
 		// Includes the gateway's own body limit, which it records itself.
 		return nil, violation(ReasonBodyUnreadable, http.StatusBadRequest, "request body could not be read")
 	}
-	if n > max {
+	if int64(len(body)) > max {
 		return nil, violation(ReasonBodyTooLarge, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("body exceeds %d bytes", max))
 	}
-	body := buf.Bytes()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
