@@ -53,6 +53,15 @@ func LoadSpec(path string) (*Spec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("openapi spec %s: path %q: %w", path, tmpl, err)
 		}
+		pt.routes = make(map[string]*routers.Route)
+		for method, op := range item.Operations() {
+			pt.routes[method] = &routers.Route{Spec: doc, Path: tmpl, PathItem: item, Method: method, Operation: op}
+		}
+		if get := item.Get; get != nil && item.Head == nil {
+			// HEAD is GET without the response body (RFC 9110 §9.3.2);
+			// specs rarely list it.
+			pt.routes[http.MethodHead] = &routers.Route{Spec: doc, Path: tmpl, PathItem: item, Method: http.MethodHead, Operation: get}
+		}
 		s.paths = append(s.paths, pt)
 	}
 	// Literal segments win over templated ones ("/users/me" before
@@ -137,6 +146,8 @@ type pathTemplate struct {
 	text string
 	item *openapi3.PathItem
 	segs []segment
+	// routes are kin's description of each method's operation, built once.
+	routes map[string]*routers.Route
 }
 
 // segment is a literal segment (param == "") or one with a parameter
@@ -291,26 +302,24 @@ func (o *OpenAPI) check(ctx context.Context, r *http.Request, canon string, body
 	if pt == nil {
 		return violation(ReasonOperationNotFound, http.StatusNotFound, "no path of the spec matches")
 	}
-	op := pt.item.GetOperation(r.Method)
-	if op == nil && r.Method == http.MethodHead {
-		// HEAD is GET without the response body (RFC 9110 §9.3.2); specs
-		// rarely list it.
-		op = pt.item.Get
-	}
-	if op == nil {
+	route := pt.routes[r.Method]
+	if route == nil {
 		return violation(ReasonOperationNotFound, http.StatusMethodNotAllowed, "method "+quoteBounded(r.Method)+" not in the spec for "+pt.text)
 	}
 	// url.Values drops pairs it cannot parse; a query the validator reads
 	// differently from the upstream is refused instead.
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return violation(ReasonSchemaQuery, http.StatusBadRequest, "malformed query string")
+	query := url.Values{}
+	if r.URL.RawQuery != "" {
+		var err error
+		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return violation(ReasonSchemaQuery, http.StatusBadRequest, "malformed query string")
+		}
 	}
 	in := &openapi3filter.RequestValidationInput{
 		Request:     r,
 		PathParams:  params,
 		QueryParams: query,
-		Route:       &routers.Route{Spec: o.spec.doc, Path: pt.text, PathItem: pt.item, Method: r.Method, Operation: op},
+		Route:       route,
 		Options:     o.opts,
 	}
 	// Parameters here (the options exclude the body, so r is only read);
@@ -318,7 +327,7 @@ func (o *OpenAPI) check(ctx context.Context, r *http.Request, canon string, body
 	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 		return o.explain(err)
 	}
-	return o.checkBody(ctx, in, op, body, scannedJSON)
+	return o.checkBody(ctx, in, route.Operation, body, scannedJSON)
 }
 
 // checkBody validates the request body as openapi3filter.ValidateRequestBody
@@ -364,7 +373,7 @@ func (o *OpenAPI) checkBody(ctx context.Context, in *openapi3filter.RequestValid
 		return o.explain(&openapi3filter.RequestError{Input: in, RequestBody: rb, Reason: "doesn't match schema", Err: err})
 	}
 	if o.strict {
-		if field := unknownField(value, []*openapi3.Schema{mt.Schema.Value}, ""); field != "" {
+		if field := unknownField(value, []*openapi3.Schema{mt.Schema.Value}); field != "" {
 			return violation(ReasonUnknownField, http.StatusBadRequest, "unknown field "+field)
 		}
 	}
@@ -447,12 +456,30 @@ func (o *OpenAPI) why(re *openapi3filter.RequestError) string {
 // built once: a Replacer compiles its table on first use.
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
-// unknownField returns the JSON pointer of the first object member of v
-// that none of schemas declares, or "". schemas are the schemas that all
-// apply at this point of the document; composition (allOf, anyOf, oneOf)
-// is flattened, so a member declared by any branch is known.
-func unknownField(v any, schemas []*openapi3.Schema, at string) string {
+// unknownField returns the JSON pointer of the first object member of v,
+// in sorted key order, that none of schemas declares, or "". schemas are
+// the schemas that all apply at this point of the document; composition
+// (allOf, anyOf, oneOf) is flattened, so a member declared by any branch is
+// known. The common case, no unknown member, is walked in map order without
+// building pointers; only a document that has one is walked again, sorted,
+// so the reported field does not depend on map order.
+func unknownField(v any, schemas []*openapi3.Schema) string {
+	if findUnknown(v, schemas, "", false) == "" {
+		return ""
+	}
+	return findUnknown(v, schemas, "", true)
+}
+
+// findUnknown is unknownField's walk. Unless named, keys are visited in map
+// order and the result is only empty or not.
+func findUnknown(v any, schemas []*openapi3.Schema, at string, named bool) string {
 	flat := flatten(schemas, nil, 0)
+	child := func(k string) string {
+		if !named {
+			return "?"
+		}
+		return at + "/" + pointerEscaper.Replace(k)
+	}
 	switch v := v.(type) {
 	case map[string]any:
 		open, declared := true, false
@@ -469,14 +496,9 @@ func unknownField(v any, schemas []*openapi3.Schema, at string) string {
 				}
 			}
 		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		// Sorted, so the reported field does not depend on map order.
-		slices.Sort(keys)
-		for _, k := range keys {
-			var sub []*openapi3.Schema
+		var sub []*openapi3.Schema
+		visit := func(k string) string {
+			sub = sub[:0]
 			for _, s := range flat {
 				if p := s.Properties[k]; p != nil && p.Value != nil {
 					sub = append(sub, p.Value)
@@ -485,13 +507,30 @@ func unknownField(v any, schemas []*openapi3.Schema, at string) string {
 				}
 			}
 			if len(sub) == 0 && !open {
-				return at + "/" + pointerEscaper.Replace(k)
+				return child(k)
 			}
 			switch v[k].(type) {
 			case map[string]any, []any:
-				if f := unknownField(v[k], sub, at+"/"+pointerEscaper.Replace(k)); f != "" {
+				return findUnknown(v[k], sub, child(k), named)
+			}
+			return ""
+		}
+		if !named {
+			for k := range v {
+				if f := visit(k); f != "" {
 					return f
 				}
+			}
+			return ""
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if f := visit(k); f != "" {
+				return f
 			}
 		}
 	case []any:
@@ -502,7 +541,11 @@ func unknownField(v any, schemas []*openapi3.Schema, at string) string {
 			}
 		}
 		for i, e := range v {
-			if f := unknownField(e, items, fmt.Sprintf("%s/%d", at, i)); f != "" {
+			elem := "?"
+			if named {
+				elem = fmt.Sprintf("%s/%d", at, i)
+			}
+			if f := findUnknown(e, items, elem, named); f != "" {
 				return f
 			}
 		}

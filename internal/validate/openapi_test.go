@@ -129,6 +129,15 @@ func TestOpenAPIRejectUnknownFields(t *testing.T) {
 	if v == nil || v.Detail != "unknown field /address/ro~1le?" {
 		t.Fatalf("got %+v, want the escaped, sanitized JSON pointer of the field", v)
 	}
+	// With several unknown fields the first in key order is reported,
+	// whatever order the map is walked in.
+	body := `{"name":"Ada","zeta":1,"mid":{"x":1},"alpha":2,"address":{"city":"Oslo","b":1,"a":2}}`
+	for range 50 {
+		v := o.Check(context.Background(), postJSON(body), "/v1/accounts", []byte(body))
+		if v == nil || v.Detail != "unknown field /address/a" {
+			t.Fatalf("got %+v, want /address/a every time", v)
+		}
+	}
 }
 
 func postJSON(body string) *http.Request {
