@@ -220,7 +220,7 @@ func (h *Handler) serve(t *Table, w *recorder, r *http.Request, st *state) strin
 		stripInternalHeaders(r.Header)
 		r.URL.Path, r.URL.RawPath = canon, ""
 		t.applySecurityHeaders(w.Header())
-		t.transit.ServeHTTP(w, r)
+		t.transit.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 		return ""
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/config"
 	"github.com/rampart-sec/rampart/internal/keys"
 	"github.com/rampart-sec/rampart/internal/keys/transit"
+	"github.com/rampart-sec/rampart/internal/requestid"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
@@ -42,7 +43,18 @@ func newTransit(t *Table, cfg config.Transit, m *keys.Manager, deps Deps) (http.
 	if len(cfg.Issuers) == 0 || m == nil {
 		return nil, nil
 	}
-	return transit.New(transit.Options{Keys: m, Auth: tableVerifier{t}, Issuers: cfg.Issuers, Events: deps.Events, MaxBatch: cfg.MaxBatch})
+	return transit.New(transit.Options{Keys: m, Auth: tableVerifier{t}, Issuers: cfg.Issuers, Events: deps.Events, MaxBatch: cfg.MaxBatch,
+		RequestInfo: transitRequestInfo})
+}
+
+// transitRequestInfo gives the transit API the gateway's request id and the
+// client it resolved (behind trusted proxies), which its events and answers
+// carry like every other refusal of the gateway.
+func transitRequestInfo(r *http.Request) (string, string) {
+	if st, ok := r.Context().Value(stateKey{}).(*state); ok {
+		return st.fwd.requestID, st.fwd.client
+	}
+	return requestid.New(), peerAddr(r.RemoteAddr).String()
 }
 
 // isTransit reports whether the canonical path belongs to the transit API.

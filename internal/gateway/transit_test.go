@@ -53,10 +53,25 @@ func TestTransitOnGateway(t *testing.T) {
 		t.Fatalf("encrypt: %d %s", status, body)
 	}
 	decrypt := fmt.Sprintf(`{"ciphertext":%q}`, enc.Data.Ciphertext)
-	if status, body := post("/v1/transit/decrypt/pii", writer, decrypt); status != 403 || !strings.Contains(body, "forbidden") {
+	// The refusal carries the gateway's request id (not one the client
+	// made up), as its event does.
+	status, hdr, body := raw(t, g.addrs.Gateway, fmt.Sprintf("POST /v1/transit/decrypt/pii HTTP/1.1\r\nHost: test.local\r\nAuthorization: Bearer %s\r\n"+
+		"X-Request-Id: forged-by-client\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", writer, len(decrypt), decrypt))
+	var refused struct {
+		Error     string `json:"error"`
+		RequestID string `json:"request_id"`
+	}
+	json.Unmarshal([]byte(body), &refused)
+	if status != 403 || refused.Error != "forbidden" {
 		t.Fatalf("decrypt without keys:pii:decrypt: %d %s", status, body)
 	}
-	g.events.waitFor(t, transit.EventForbidden, "")
+	if id := hdr.Get("X-Request-Id"); id == "" || id == "forged-by-client" || refused.RequestID != id {
+		t.Fatalf("request id %q in the header, %q in the body", id, refused.RequestID)
+	}
+	ev := g.events.waitFor(t, transit.EventForbidden, "")
+	if ev.RequestID != refused.RequestID || ev.ClientIP != "127.0.0.1" {
+		t.Fatalf("event %+v, want request id %s and the client address", ev, refused.RequestID)
+	}
 	reader := idp.token(t, idp.key, "svc-billing", "keys:pii:decrypt")
 	// Dot segments are resolved before the API sees the path.
 	if status, body := post("/v1/transit/x/../decrypt/pii", reader, decrypt); status != 200 || !strings.Contains(body, `"plaintext":"MDc4LTA1LTExMjA="`) {

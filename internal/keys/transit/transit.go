@@ -35,6 +35,7 @@ import (
 
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/keys"
+	"github.com/rampart-sec/rampart/internal/requestid"
 	"github.com/rampart-sec/rampart/sdk/fieldcrypt"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
@@ -73,6 +74,12 @@ type Options struct {
 	MaxBody int64
 	// MaxBatch bounds the items of a batch (0: DefaultMaxBatch).
 	MaxBatch int
+	// RequestInfo returns the request id and client address of a call, as
+	// the server that mounts the handler resolved them (its request id,
+	// the client behind trusted proxies). Nil: a new request id per call,
+	// set as the X-Request-Id response header, and the peer address.
+	// Headers the client sent are never believed.
+	RequestInfo func(*http.Request) (requestID, clientIP string)
 }
 
 // Handler is the transit API.
@@ -97,6 +104,9 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.Events == nil {
 		o.Events = discard{}
+	}
+	if o.RequestInfo == nil {
+		o.RequestInfo = func(r *http.Request) (string, string) { return requestid.New(), clientIP(r) }
 	}
 	h := &Handler{o: o, mux: http.NewServeMux()}
 	h.mux.Handle("POST /v1/transit/encrypt/{key}", h.op("encrypt", h.encrypt))
@@ -175,8 +185,12 @@ type opFunc func(key string, in item) (result, error)
 func (h *Handler) op(name string, fn opFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.PathValue("key")
+		id, client := h.o.RequestInfo(r)
+		if w.Header().Get("X-Request-Id") == "" {
+			w.Header().Set("X-Request-Id", id)
+		}
 		ev := event.Event{Type: EventOp, Severity: event.Info, Route: "transit/" + name,
-			ClientIP: clientIP(r), RequestID: r.Header.Get("X-Request-Id")}
+			ClientIP: client, RequestID: id}
 		tok, ok := bearer(r)
 		if !ok {
 			h.refuse(w, ev, EventUnauthenticated, http.StatusUnauthorized, "unauthorized", "missing bearer token", key)
@@ -225,7 +239,7 @@ func (h *Handler) op(name string, fn opFunc) http.Handler {
 				ev.Reason, ev.Severity = f.code, severityOf(f)
 				ev.Detail += " failed=1"
 				h.o.Events.Emit(ev)
-				writeJSON(w, f.status, map[string]string{"error": f.code})
+				writeJSON(w, f.status, errorBody{f.code, ev.RequestID})
 				return
 			}
 			ev.Reason = "ok"
@@ -281,14 +295,14 @@ func (h *Handler) refuse(w http.ResponseWriter, ev event.Event, t event.Type, st
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-transit"`)
 	}
-	writeJSON(w, status, map[string]string{"error": code})
+	writeJSON(w, status, errorBody{code, ev.RequestID})
 }
 
 func (h *Handler) reject(w http.ResponseWriter, ev event.Event, status int, code, key string) {
 	ev.Reason, ev.Severity = code, event.Low
 	ev.Detail = fmt.Sprintf("key=%q", key)
 	h.o.Events.Emit(ev)
-	writeJSON(w, status, map[string]string{"error": code})
+	writeJSON(w, status, errorBody{code, ev.RequestID})
 }
 
 func (h *Handler) encrypt(key string, in item) (result, error) {
@@ -392,6 +406,13 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// errorBody is a refusal: a stable code, and the request id that finds the
+// call's event and log lines.
+type errorBody struct {
+	Error     string `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -21,6 +21,7 @@ import (
 	"github.com/rampart-sec/rampart/internal/authn"
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/keys"
+	"github.com/rampart-sec/rampart/internal/requestid"
 	"github.com/rampart-sec/rampart/sdk/principal"
 )
 
@@ -105,11 +106,14 @@ func newFixture(t *testing.T, auth Authenticator) *fixture {
 }
 
 // call posts body and decodes the JSON answer.
-func (f *fixture) call(t *testing.T, token, path, body string) (int, map[string]any) {
+func (f *fixture) call(t *testing.T, token, path, body string, header ...string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := f.srv.Client().Do(req)
 	if err != nil {
@@ -239,12 +243,18 @@ func TestRequestRefusals(t *testing.T) {
 		{"bad bits", "/v1/transit/datakey/wrapped/users", `{"bits":100}`, 400, "bad_input"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, out := f.call(t, "full", tc.path, tc.body)
-			if st != tc.status || out["error"] != tc.code || len(out) != 1 {
+			// A client's own X-Request-Id is not believed: the refusal
+			// and its event carry the id the server made.
+			st, out := f.call(t, "full", tc.path, tc.body, "X-Request-Id", "forged-id")
+			if st != tc.status || out["error"] != tc.code || len(out) != 2 {
 				t.Fatalf("got %d %v", st, out)
 			}
-			if ev := f.events.last(t); ev.Reason != tc.code {
+			ev := f.events.last(t)
+			if ev.Reason != tc.code {
 				t.Fatalf("event %+v", ev)
+			}
+			if id, _ := out["request_id"].(string); !requestid.Valid(id) || id == "forged-id" || id != ev.RequestID {
+				t.Fatalf("request id %q in the answer, %q in the event", id, ev.RequestID)
 			}
 		})
 	}
