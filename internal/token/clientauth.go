@@ -38,7 +38,7 @@ var assertionAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256
 func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (store.Client, *oauthError) {
 	c, reason := s.clientFromRequest(r, allowPublic)
 	if reason != "" {
-		s.events.Emit(event.Event{Type: ClientAuthFailed, Severity: event.Medium, ClientIP: clientIP(r), Principal: c.ID, Reason: reason, Route: r.URL.Path})
+		s.emit(r, event.Event{Type: ClientAuthFailed, Severity: event.Medium, ClientIP: clientIP(r), Principal: c.ID, Reason: reason, Route: r.URL.Path})
 		return store.Client{}, errInvalidClient()
 	}
 	return c, nil

@@ -50,11 +50,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// writeError answers with e and the request id (RFC 6749 lets an error
+// response carry members beyond its own; clients ignore them).
 func writeError(w http.ResponseWriter, e *oauthError) {
-	if e.status == http.StatusUnauthorized {
+	if e.status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="rampart-token"`)
 	}
-	writeJSON(w, e.status, e)
+	writeJSON(w, e.status, struct {
+		*oauthError
+		RequestID string `json:"request_id,omitempty"`
+	}{e, w.Header().Get("X-Request-Id")})
 }
 
 // maxFormBytes bounds a form body: no legitimate OAuth request is larger.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/rampart-sec/rampart/internal/requestid"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -451,4 +452,36 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A refusal carries the request id of its event, made by the service: an
+// id the client sends is not believed.
+func TestRefusalsCarryRequestID(t *testing.T) {
+	e := sqliteEnv(t)
+	req, _ := http.NewRequest("POST", e.issuer+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Request-Id", "forged-by-client")
+	req.SetBasicAuth("nobody", "wrong")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error     string `json:"error"`
+		RequestID string `json:"request_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	id := resp.Header.Get("X-Request-Id")
+	if resp.StatusCode != 401 || body.Error != "invalid_client" || !requestid.Valid(id) || id == "forged-by-client" || body.RequestID != id {
+		t.Fatalf("got %d %+v with X-Request-Id %q", resp.StatusCode, body, id)
+	}
+	e.events.mu.Lock()
+	defer e.events.mu.Unlock()
+	for _, ev := range e.events.ev {
+		if ev.Type == ClientAuthFailed && ev.RequestID == id {
+			return
+		}
+	}
+	t.Fatalf("no %s event with request id %s in %+v", ClientAuthFailed, id, e.events.ev)
 }

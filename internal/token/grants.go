@@ -83,7 +83,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if e != nil {
 		if e.status != http.StatusInternalServerError {
-			s.events.Emit(event.Event{Type: GrantRefused, Severity: event.Low, ClientIP: clientIP(r), Principal: c.ID, Reason: e.Code, Detail: e.Description, Route: r.URL.Path})
+			s.emit(r, event.Event{Type: GrantRefused, Severity: event.Low, ClientIP: clientIP(r), Principal: c.ID, Reason: e.Code, Detail: e.Description, Route: r.URL.Path})
 		}
 		writeError(w, e)
 		return
@@ -402,7 +402,7 @@ func (s *Server) publishFamily(ctx context.Context, fam store.FamilyRevoked, why
 	if why != TokenRevoked {
 		sev = event.High
 	}
-	s.events.Emit(event.Event{Type: why, Severity: sev, ClientIP: clientIP(r), Principal: fam.Subject, Reason: "family_revoked",
+	s.emit(r, event.Event{Type: why, Severity: sev, ClientIP: clientIP(r), Principal: fam.Subject, Reason: "family_revoked",
 		Detail: "client " + fam.ClientID})
 	ok := true
 	for _, at := range fam.AccessTokens {

@@ -147,7 +147,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 				writeError(w, errServer())
 				return
 			}
-			s.events.Emit(event.Event{Type: TokenRevoked, Severity: event.Info, ClientIP: clientIP(r), Principal: at.sub, Reason: "access_token"})
+			s.emit(r, event.Event{Type: TokenRevoked, Severity: event.Info, ClientIP: clientIP(r), Principal: at.sub, Reason: "access_token"})
 		}
 	} else if len(tok) <= 256 {
 		rt, err := s.store.GetRefreshToken(ctx, store.TokenHash(tok))
@@ -174,19 +174,20 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || tok == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-token"`)
-		writeJSON(w, http.StatusUnauthorized, &oauthError{Code: "invalid_token", Description: "a bearer token is required"})
+		writeError(w, &oauthError{Code: "invalid_token", Description: "a bearer token is required", status: http.StatusUnauthorized})
 		return
 	}
 	at, ok := s.checkAccessToken(tok)
 	scope, _ := at.claims["scope"].(string)
 	if !ok || at.sub == at.client || !slices.Contains(strings.Fields(scope), "openid") {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-token", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, &oauthError{Code: "invalid_token", Description: "the access token is invalid"})
+		writeError(w, &oauthError{Code: "invalid_token", Description: "the access token is invalid", status: http.StatusUnauthorized})
 		return
 	}
 	u, ok := s.activeUser(r.Context(), at.sub)
 	if !ok {
-		writeJSON(w, http.StatusUnauthorized, &oauthError{Code: "invalid_token", Description: "the access token is invalid"})
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-token", error="invalid_token"`)
+		writeError(w, &oauthError{Code: "invalid_token", Description: "the access token is invalid", status: http.StatusUnauthorized})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sub": u.ID, "preferred_username": u.Username, "roles": u.Roles})

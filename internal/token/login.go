@@ -103,11 +103,11 @@ func validChallenge(c string) bool {
 
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar authRequest, e *authError) {
 	if !e.redirect {
-		s.events.Emit(event.Event{Type: GrantRefused, Severity: event.Medium, ClientIP: clientIP(r), Principal: ar.client.ID, Reason: "authorize_untrusted_redirect", Route: r.URL.Path})
+		s.emit(r, event.Event{Type: GrantRefused, Severity: event.Medium, ClientIP: clientIP(r), Principal: ar.client.ID, Reason: "authorize_untrusted_redirect", Route: r.URL.Path})
 		s.renderMessage(w, http.StatusBadRequest, "Sign-in request refused", e.desc)
 		return
 	}
-	s.events.Emit(event.Event{Type: GrantRefused, Severity: event.Low, ClientIP: clientIP(r), Principal: ar.client.ID, Reason: e.code, Detail: e.desc, Route: r.URL.Path})
+	s.emit(r, event.Event{Type: GrantRefused, Severity: event.Low, ClientIP: clientIP(r), Principal: ar.client.ID, Reason: e.code, Detail: e.desc, Route: r.URL.Path})
 	v := url.Values{"error": {e.code}, "error_description": {e.desc}, "iss": {s.cfg.Issuer}}
 	if ar.state != "" {
 		v.Set("state", ar.state)
@@ -171,7 +171,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	ck, err := r.Cookie(csrfCookie)
 	if err != nil || subtle.ConstantTimeCompare([]byte(s.csrfField(ck.Value)), []byte(f.Get("csrf"))) != 1 {
-		s.events.Emit(event.Event{Type: GrantRefused, Severity: event.Medium, ClientIP: clientIP(r), Reason: "csrf", Route: r.URL.Path})
+		s.emit(r, event.Event{Type: GrantRefused, Severity: event.Medium, ClientIP: clientIP(r), Reason: "csrf", Route: r.URL.Path})
 		s.renderMessage(w, http.StatusForbidden, "Sign-in request refused", "The form expired or did not come from this site. Go back to the application and try again.")
 		return
 	}
@@ -183,7 +183,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	username, password := f.Get("username"), f.Get("password")
 	ip, now := clientIP(r), s.now()
 	if ok, which := s.logins.allowed(username, ip, now); !ok {
-		s.events.Emit(event.Event{Type: LoginThrottled, Severity: event.High, ClientIP: ip, Principal: username, Reason: which, Route: r.URL.Path})
+		s.emit(r, event.Event{Type: LoginThrottled, Severity: event.High, ClientIP: ip, Principal: username, Reason: which, Route: r.URL.Path})
 		s.renderLogin(w, r, ar, f, http.StatusTooManyRequests, "Too many failed attempts. Try again later.")
 		return
 	}
@@ -198,7 +198,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			reason = "user_disabled"
 		}
 		s.logins.failed(username, ip, now)
-		s.events.Emit(event.Event{Type: LoginFailed, Severity: event.Medium, ClientIP: ip, Principal: username, Reason: reason, Route: r.URL.Path})
+		s.emit(r, event.Event{Type: LoginFailed, Severity: event.Medium, ClientIP: ip, Principal: username, Reason: reason, Route: r.URL.Path})
 		s.renderLogin(w, r, ar, f, http.StatusUnauthorized, "Wrong username or password.")
 		return
 	}

@@ -187,12 +187,12 @@ func (s *Server) revocationFeed(w http.ResponseWriter, r *http.Request) {
 	}
 	c, reason := s.secretClient(r.Context(), id, secret, clientIP(r))
 	if reason != "" {
-		s.events.Emit(event.Event{Type: ClientAuthFailed, Severity: event.Medium, ClientIP: clientIP(r), Principal: id, Reason: reason, Route: r.URL.Path})
+		s.emit(r, event.Event{Type: ClientAuthFailed, Severity: event.Medium, ClientIP: clientIP(r), Principal: id, Reason: reason, Route: r.URL.Path})
 		writeError(w, errInvalidClient())
 		return
 	}
 	if !slices.Contains(c.Scopes, RevocationsScope) {
-		writeJSON(w, http.StatusForbidden, &oauthError{Code: "insufficient_scope", Description: "the client may not read revocations"})
+		writeError(w, &oauthError{Code: "insufficient_scope", Description: "the client may not read revocations", status: http.StatusForbidden})
 		return
 	}
 	since, err := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)

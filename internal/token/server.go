@@ -20,6 +20,7 @@ import (
 
 	"github.com/rampart-sec/rampart/internal/authn"
 	"github.com/rampart-sec/rampart/internal/event"
+	"github.com/rampart-sec/rampart/internal/requestid"
 	"github.com/rampart-sec/rampart/internal/token/store"
 )
 
@@ -148,6 +149,7 @@ type Server struct {
 	revs     *Revocations
 	logins   *throttle
 	mux      *http.ServeMux
+	handler  http.Handler
 	// csrfKey binds CSRF tokens to their cookie.
 	csrfKey []byte
 	// dummyHash is verified against when a username is unknown.
@@ -243,7 +245,29 @@ func (s *Server) reloadLoop(ctx context.Context) {
 func (s *Server) Revocations() *Revocations { return s.revs }
 
 // Handler serves the token service's endpoints.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
+
+type requestIDKey struct{}
+
+// withRequestID gives every request an id, sent back as X-Request-Id and
+// carried by its events and error answers. An id the client sends is not
+// believed: the token service is an edge of its own.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestid.New()
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// emit sends e with the request's id and, unless set, its client address.
+func (s *Server) emit(r *http.Request, e event.Event) {
+	e.RequestID, _ = r.Context().Value(requestIDKey{}).(string)
+	if e.ClientIP == "" {
+		e.ClientIP = clientIP(r)
+	}
+	s.events.Emit(e)
+}
 
 // Close stops the reload loop. It does not close the store.
 func (s *Server) Close() error {
@@ -267,6 +291,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /revocations", s.revocationFeed)
 	m.HandleFunc("GET /login.css", s.stylesheet)
 	s.mux = m
+	s.handler = withRequestID(m)
 }
 
 // maxLifetime is the longest a token this server signs stays valid: how
