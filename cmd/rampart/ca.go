@@ -16,6 +16,7 @@ import (
 
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/identity"
+	"github.com/rampart-sec/rampart/internal/ratelimit"
 	"github.com/rampart-sec/rampart/internal/securefile"
 )
 
@@ -62,12 +63,18 @@ func caCmd(stdout, stderr io.Writer) *cobra.Command {
 		return identity.ParseKEK(os.Getenv(identity.KEKEnv))
 	}
 	logger := func() *slog.Logger { return newLogger(stderr, logLevel) }
+	joinRate, joinBurst := "30/m", 10
 	open := func(events event.Emitter) (*identity.CA, error) {
 		k, err := kek()
 		if err != nil {
 			return nil, err
 		}
-		return identity.Open(dir(), k, identity.WithEvents(events), identity.WithLeafTTL(leafTTL))
+		rate, period, err := ratelimit.ParseRate(joinRate)
+		if err != nil {
+			return nil, fmt.Errorf("--join-rate: %w", err)
+		}
+		return identity.Open(dir(), k, identity.WithEvents(events), identity.WithLeafTTL(leafTTL),
+			identity.WithJoinLimit(ratelimit.Limit{Rate: rate, Period: period, Burst: joinBurst}))
 	}
 
 	var td string
@@ -258,6 +265,8 @@ func caCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	serveCmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8445", "address of the CA API")
+	serveCmd.Flags().StringVar(&joinRate, "join-rate", "30/m", "/v1/join calls allowed per client address (count/s|m|h|d); more get 429")
+	serveCmd.Flags().IntVar(&joinBurst, "join-burst", 10, "/v1/join calls one address may make at once")
 
 	cmd.AddCommand(initCmd, issueCmd, tokenCmd, rotateCmd, bundleCmd, serveCmd)
 	return cmd

@@ -37,6 +37,7 @@ import (
 
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/identity/wire"
+	"github.com/rampart-sec/rampart/internal/ratelimit"
 	"github.com/rampart-sec/rampart/internal/securefile"
 )
 
@@ -75,7 +76,18 @@ type options struct {
 	events     event.Emitter
 	leafTTL    time.Duration
 	maxLeafTTL time.Duration
+	joinLimit  ratelimit.Limit
 }
+
+// DefaultJoinLimit bounds /v1/join calls per client address: a workload
+// joins once when it starts, so an address that calls more often is
+// guessing tokens or flooding the CA's signing key.
+var DefaultJoinLimit = ratelimit.Limit{Rate: 30, Period: time.Minute, Burst: 10}
+
+// WithJoinLimit sets how many /v1/join calls one client address may make
+// (DefaultJoinLimit). Calls over it get 429 and an svid_refused event with
+// reason rate_limited, before the body is read.
+func WithJoinLimit(l ratelimit.Limit) Option { return func(o *options) { o.joinLimit = l } }
 
 // WithClock sets the CA's clock (tests shift it to mint expired or
 // not-yet-valid certificates and expire join tokens).
@@ -104,6 +116,8 @@ type CA struct {
 	aead   cipher.AEAD
 	o      options
 	tokens *tokenStore
+	// joins limits /v1/join calls per client address.
+	joins *ratelimit.Local
 
 	mu sync.RWMutex
 	st *state // replaced, never mutated
@@ -181,14 +195,18 @@ func newCA(dir string, kek []byte, opts []Option) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := options{now: time.Now, events: discard{}, leafTTL: DefaultLeafTTL, maxLeafTTL: DefaultMaxLeafTTL}
+	o := options{now: time.Now, events: discard{}, leafTTL: DefaultLeafTTL, maxLeafTTL: DefaultMaxLeafTTL, joinLimit: DefaultJoinLimit}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.maxLeafTTL <= 0 || o.leafTTL <= 0 || o.leafTTL > o.maxLeafTTL {
 		return nil, fmt.Errorf("SVID lifetime %v with maximum %v: %w", o.leafTTL, o.maxLeafTTL, ErrTTL)
 	}
-	return &CA{dir: dir, aead: aead, o: o, tokens: &tokenStore{dir: filepath.Join(dir, "tokens")}}, nil
+	joins, err := ratelimit.NewLocal("ca_join", o.joinLimit, ratelimit.LocalOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("join limit: %w", err)
+	}
+	return &CA{dir: dir, aead: aead, o: o, tokens: &tokenStore{dir: filepath.Join(dir, "tokens")}, joins: joins}, nil
 }
 
 func (ca *CA) statePath() string { return filepath.Join(ca.dir, stateFileName) }

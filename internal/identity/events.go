@@ -29,6 +29,7 @@ const (
 	ReasonReservedID    = "reserved_id"    // ID under /rampart
 	ReasonTTL           = "ttl"            // lifetime out of range
 	ReasonInternalError = "internal_error" // the CA failed (the log says why)
+	ReasonRateLimited   = "rate_limited"   // too many join calls from one address
 )
 
 func reasonOf(err error) string {
@@ -70,9 +71,16 @@ func (ca *CA) emit(r *http.Request, t event.Type, sev event.Severity, principal,
 func (ca *CA) emitEvent(r *http.Request, e event.Event) {
 	if r != nil {
 		e.Route = r.URL.Path
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			e.ClientIP = host
-		}
+		e.ClientIP = peerHost(r)
 	}
 	ca.o.events.Emit(e)
+}
+
+// peerHost is the address of the client's end of the connection (the CA
+// is not meant to sit behind a proxy: mTLS renewals need the direct peer).
+func peerHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

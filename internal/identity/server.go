@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +43,11 @@ func (ca *CA) Handler() http.Handler {
 }
 
 func (ca *CA) handleJoin(w http.ResponseWriter, r *http.Request) {
+	if d, _ := ca.joins.Allow(r.Context(), peerHost(r)); !d.Allowed {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
+		ca.refuse(w, r, "", ReasonRateLimited, errors.New("too many join calls from this address"))
+		return
+	}
 	body, err := readBody(w, r)
 	if err != nil {
 		ca.refuse(w, r, "", ReasonBadRequest, err)
@@ -152,6 +159,8 @@ func (ca *CA) refuse(w http.ResponseWriter, r *http.Request, principal, reason s
 		writeJSON(w, http.StatusBadRequest, wire.Error{Error: "bad_request", RequestID: rid})
 	case ReasonInternalError:
 		writeJSON(w, http.StatusInternalServerError, wire.Error{Error: "internal_error", RequestID: rid})
+	case ReasonRateLimited:
+		writeJSON(w, http.StatusTooManyRequests, wire.Error{Error: "rate_limited", RequestID: rid})
 	default:
 		writeJSON(w, http.StatusUnauthorized, wire.Error{Error: "unauthorized", RequestID: rid})
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/identity/wire"
+	"github.com/rampart-sec/rampart/internal/ratelimit"
 )
 
 var ordersID = spiffeid.RequireFromPath(testTD, "/orders")
@@ -246,5 +247,42 @@ func TestServerCertificateFollowsRotation(t *testing.T) {
 	if resp, err := old.Get(base + wire.BundlePath); err == nil {
 		resp.Body.Close()
 		t.Fatal("TLS 1.2 accepted")
+	}
+}
+
+// Join calls are limited per client address before the body is read: a
+// flood of guesses gets 429 and an event, and a token sent over the limit
+// is not spent.
+func TestJoinRateLimitedPerAddress(t *testing.T) {
+	tc := newTestCA(t, WithJoinLimit(ratelimit.Limit{Rate: 3, Period: time.Hour, Burst: 3}))
+	url := tc.serve(t) + wire.JoinPath
+	c := tc.client(t, nil)
+	csr := csrPEM(t, newKey(t))
+	guess := "rjt_" + strings.Repeat("A", 43)
+	for i := range 3 {
+		if status, _ := post(t, c, url, wire.JoinRequest{Token: guess, CSR: csr}); status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, status)
+		}
+	}
+	tok, _ := tc.NewJoinToken(ordersID, time.Minute)
+	body, _ := json.Marshal(wire.JoinRequest{Token: tok, CSR: csr})
+	resp, err := c.Post(url, "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused wire.Error
+	json.NewDecoder(resp.Body).Decode(&refused)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || refused.Error != "rate_limited" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %+v Retry-After %q", resp.StatusCode, refused, resp.Header.Get("Retry-After"))
+	}
+	if e, ok := tc.ev.has(IssueRefused, ReasonRateLimited); !ok || e.ClientIP != "127.0.0.1" || e.RequestID != refused.RequestID {
+		t.Fatalf("event %+v %v", e, ok)
+	}
+	if _, err := tc.tokens.spend(tok, tc.clock.now()); err != nil {
+		t.Fatalf("the refused call spent the token: %v", err)
+	}
+	if _, err := Init(t.TempDir(), make([]byte, KEKSize), testTD, WithJoinLimit(ratelimit.Limit{})); err == nil {
+		t.Fatal("a join limit of 0 was accepted")
 	}
 }
