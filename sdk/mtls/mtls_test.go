@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/rampart-sec/rampart/internal/identity"
+	"github.com/rampart-sec/rampart/internal/ratelimit"
 )
 
 func TestLegitCallPasses(t *testing.T) {
@@ -351,5 +352,26 @@ func TestKeptBundleSurvivesRootRotation(t *testing.T) {
 	url := serveHTTPS(t, again.ServerConfig(tlsconfig.AuthorizeID(webID)))
 	if err := get(handshakeClient(web, tlsconfig.AuthorizeID(ordersID)), url, webID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A join the CA rate-limits (429) is retried after its Retry-After: the
+// second workload starting at once from the same address still joins.
+func TestJoinRetriesWhenTheCALimits(t *testing.T) {
+	ca := newTestCA(t, testTD, identity.WithJoinLimit(ratelimit.Limit{Rate: 1, Period: time.Second, Burst: 1}))
+	first, err := New(context.Background(), ca.config(t, ordersID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	second, err := New(ctx, ca.config(t, webID))
+	if err != nil {
+		t.Fatalf("second join: %v", err)
+	}
+	defer second.Close()
+	if second.ID() != webID {
+		t.Fatalf("joined as %v", second.ID())
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,7 +50,11 @@ const (
 	DefaultRetryMin      = time.Second
 	DefaultRetryMax      = 30 * time.Second
 	requestTimeout       = 10 * time.Second
-	maxResponse          = 1 << 20
+	// maxJoinAttempts and maxJoinWait bound the retries of a join the CA
+	// answered with 429.
+	maxJoinAttempts = 6
+	maxJoinWait     = 30 * time.Second
+	maxResponse     = 1 << 20
 )
 
 // Config says where the CA is and how to prove the first identity.
@@ -313,8 +318,25 @@ func (s *Source) join(ctx context.Context) error {
 		return fmt.Errorf("mtls: join: %w", err)
 	}
 	var resp wire.SVIDResponse
-	if err := s.post(ctx, wire.JoinPath, wire.JoinRequest{Token: s.cfg.JoinToken, CSR: csr}, &resp); err != nil {
-		return fmt.Errorf("mtls: join: %w", err)
+	for attempt := 1; ; attempt++ {
+		err := s.post(ctx, wire.JoinPath, wire.JoinRequest{Token: s.cfg.JoinToken, CSR: csr}, &resp)
+		var caErr *CAError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &caErr) || caErr.Status != http.StatusTooManyRequests || attempt == maxJoinAttempts {
+			return fmt.Errorf("mtls: join: %w", err)
+		}
+		// The CA limits joins per address (a fleet restarting behind one
+		// NAT address can hit it); it did not spend the token, so wait
+		// as it asks and try again.
+		wait := min(max(caErr.RetryAfter, time.Second), maxJoinWait)
+		s.log.Warn("mtls: the CA limited the join; retrying", "retry_in", wait.String(), "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mtls: join: %w", err)
+		case <-time.After(wait):
+		}
 	}
 	svid, bundle, err := s.accept(resp, key, spiffeid.ID{})
 	if err != nil {
@@ -419,7 +441,11 @@ func (s *Source) do(req *http.Request, out any) error {
 	if resp.StatusCode != http.StatusOK {
 		var e wire.Error
 		json.Unmarshal(b, &e)
-		return &CAError{Status: resp.StatusCode, Code: e.Error, RequestID: e.RequestID}
+		ce := &CAError{Status: resp.StatusCode, Code: e.Error, RequestID: e.RequestID}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			ce.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return ce
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("decode response: %w", err)
@@ -447,6 +473,8 @@ type CAError struct {
 	Status    int
 	Code      string
 	RequestID string
+	// RetryAfter is the CA's Retry-After, when it sent one (429).
+	RetryAfter time.Duration
 }
 
 func (e *CAError) Error() string {
