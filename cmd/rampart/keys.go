@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/internal/keys"
 )
 
@@ -49,8 +51,10 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 		}
 		return m, nil
 	}
-	// change runs one change and prints the keyring after it.
-	change := func(fn func(*keys.Manager) (keys.Info, error)) error {
+	// change runs one change (op, for the audit trail), prints the keyring
+	// after it and records it as a security event on stderr: who changed
+	// which keyring, and how it stands now (never key material).
+	change := func(op string, fn func(*keys.Manager) (keys.Info, error)) error {
 		m, err := open()
 		if err != nil {
 			return err
@@ -59,6 +63,9 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		syncEvents(newLogger(stderr, "info")).Emit(event.Event{Type: keys.EventChanged, Severity: event.Medium,
+			Reason: op, Principal: operator(),
+			Detail: fmt.Sprintf("key=%q primary=v%d min_decrypt=v%d versions=%d", info.Name, info.Primary, info.MinDecryptionVersion, len(info.Versions))})
 		printInfo(stdout, info)
 		return nil
 	}
@@ -84,7 +91,7 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Create a keyring with its first version",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			return change(func(m *keys.Manager) (keys.Info, error) { return m.Create(args[0], keys.Type(typ)) })
+			return change("create", func(m *keys.Manager) (keys.Info, error) { return m.Create(args[0], keys.Type(typ)) })
 		},
 	}
 	create.Flags().StringVar(&typ, "type", string(keys.AEAD), "aead (AES-256-GCM) or deterministic (AES-SIV, for looked-up fields)")
@@ -94,7 +101,7 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Add a version and make it the primary; old versions keep decrypting",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			return change(func(m *keys.Manager) (keys.Info, error) { return m.Rotate(args[0]) })
+			return change("rotate", func(m *keys.Manager) (keys.Info, error) { return m.Rotate(args[0]) })
 		},
 	}
 
@@ -111,7 +118,11 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return change(func(m *keys.Manager) (keys.Info, error) { return m.SetVersionDisabled(args[0], v, disabled) })
+			op := "enable"
+			if disabled {
+				op = "disable"
+			}
+			return change(op, func(m *keys.Manager) (keys.Info, error) { return m.SetVersionDisabled(args[0], v, disabled) })
 		}
 	}
 	disable := &cobra.Command{
@@ -135,7 +146,7 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return change(func(m *keys.Manager) (keys.Info, error) { return m.SetMinDecryptionVersion(args[0], v) })
+			return change("min_version", func(m *keys.Manager) (keys.Info, error) { return m.SetMinDecryptionVersion(args[0], v) })
 		},
 	}
 
@@ -229,4 +240,16 @@ func printInfo(w io.Writer, i keys.Info) {
 		fmt.Fprintf(tw, "v%d\t%s\t%s\n", v.Version, v.Created.UTC().Format(time.RFC3339), state)
 	}
 	tw.Flush()
+}
+
+// operator names who runs a CLI command, for the audit trail: the OS
+// account (the CLI has no other identity to give).
+func operator() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "os:" + u.Username
+	}
+	if n := os.Getenv("USER"); n != "" {
+		return "os:" + n
+	}
+	return "os:unknown"
 }

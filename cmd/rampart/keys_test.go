@@ -104,3 +104,45 @@ func mustKEK(t *testing.T, b64 string) tink.AEAD {
 	}
 	return k
 }
+
+// Every keyring change made with the CLI is a security event on stderr:
+// what changed and who ran it, never key material.
+func TestKeysCLIChangesAreEvents(t *testing.T) {
+	kek, _ := runKeys(t, "", "generate-kek")
+	t.Setenv(keys.KEKEnv, strings.TrimSpace(kek))
+	dir := filepath.Join(t.TempDir(), "keys")
+	for _, c := range []struct {
+		args   []string
+		reason string
+	}{
+		{[]string{"create", "users"}, "create"},
+		{[]string{"rotate", "users"}, "rotate"},
+		{[]string{"disable", "users", "1"}, "disable"},
+		{[]string{"enable", "users", "1"}, "enable"},
+		{[]string{"min-version", "users", "2"}, "min_version"},
+	} {
+		var out, errb bytes.Buffer
+		cmd := keysCmd(&out, &errb)
+		cmd.SetArgs(append(c.args, "--dir", dir))
+		cmd.SetOut(&errb)
+		cmd.SetErr(&errb)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		log := errb.String()
+		for _, want := range []string{`"type":"keyring_changed"`, `"reason":"` + c.reason + `"`, `"principal":"os:`, `key=\"users\"`} {
+			if !strings.Contains(log, want) {
+				t.Fatalf("%v: no %s in %s", c.args, want, log)
+			}
+		}
+	}
+	// A refused change is an error, not an event.
+	var out, errb bytes.Buffer
+	cmd := keysCmd(&out, &errb)
+	cmd.SetArgs([]string{"disable", "users", "2", "--dir", dir})
+	cmd.SetOut(&errb)
+	cmd.SetErr(&errb)
+	if err := cmd.Execute(); err == nil || strings.Contains(errb.String(), "keyring_changed") {
+		t.Fatalf("disabling the primary: %v %s", err, errb.String())
+	}
+}

@@ -53,8 +53,14 @@ import (
 	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
+	"github.com/rampart-sec/rampart/internal/event"
 	"github.com/rampart-sec/rampart/sdk/fieldcrypt"
 )
+
+// EventChanged is the security event of a keyring change made with the
+// CLI (create, rotate, disable, enable, min_version, in Reason); Principal
+// is the OS account that ran it.
+const EventChanged event.Type = "keyring_changed"
 
 // Type is a keyring's algorithm.
 type Type string
