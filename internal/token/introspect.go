@@ -85,19 +85,29 @@ var inactive = map[string]any{"active": false}
 // introspect serves RFC 7662 to authenticated confidential clients: any
 // of them may introspect access tokens (resource servers do), only the
 // holder its own refresh tokens.
-func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+// tokenRequest reads the form of an introspection or revocation request
+// (RFC 7662, RFC 7009): the authenticated client and the token it names.
+// On failure it has answered and ok is false.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, publicOK bool) (c store.Client, tok string, ok bool) {
 	if e := parseForm(w, r); e != nil {
 		writeError(w, e)
-		return
+		return c, "", false
 	}
-	c, e := s.authenticateClient(r, false)
+	c, e := s.authenticateClient(r, publicOK)
 	if e != nil {
 		writeError(w, e)
-		return
+		return c, "", false
 	}
-	tok := r.PostForm.Get("token")
-	if tok == "" {
+	if tok = r.PostForm.Get("token"); tok == "" {
 		writeError(w, errInvalidRequest("token is required"))
+		return c, "", false
+	}
+	return c, tok, true
+}
+
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := s.tokenRequest(w, r, false)
+	if !ok {
 		return
 	}
 	if at, ok := s.checkAccessToken(tok); ok {
@@ -125,18 +135,8 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 // revoke serves RFC 7009. It answers 200 whether or not the token was
 // known or belonged to the caller, so it cannot be used to probe tokens.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	if e := parseForm(w, r); e != nil {
-		writeError(w, e)
-		return
-	}
-	c, e := s.authenticateClient(r, true)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	tok := r.PostForm.Get("token")
-	if tok == "" {
-		writeError(w, errInvalidRequest("token is required"))
+	c, tok, ok := s.tokenRequest(w, r, true)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
