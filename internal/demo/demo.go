@@ -170,7 +170,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	identity.v.Store(v)
 
-	t := newTour(ga, cfgPath, accessLog, toks, certs, ts)
+	t := newTour(ga, cfgPath, accessLog, toks, certs, ts, wl)
 	if o.Check {
 		failed := t.check(ctx, o.Stdout)
 		stopGateway()
@@ -456,9 +456,11 @@ type tour struct {
 	ccToken string
 	// tokenIssuer and tokenDir locate the demo's token service.
 	tokenIssuer, tokenDir string
+	// caURL and meshBundle locate the workload CA and the roots it serves under.
+	caURL, meshBundle string
 }
 
-func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens, certs clientCerts, ts *tokenService) *tour {
+func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens, certs clientCerts, ts *tokenService, wl *workloads) *tour {
 	base := "https://" + a.Gateway
 	curl := "curl -s --cacert " + a.CAFile
 	// as shows the curl option that sends a demo user's token.
@@ -710,6 +712,7 @@ func newTour(a gateway.Addrs, cfgPath, accessLog string, toks demoTokens, certs 
 		},
 	}
 	t.tokenIssuer, t.tokenDir = ts.issuer, ts.dir
+	t.caURL, t.meshBundle = wl.caURL, wl.bundleFile
 	t.steps = append(t.steps, t.tokenSteps(ts, status)...)
 	return t
 }

@@ -14,7 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-sec/rampart/internal/identity"
 	"github.com/rampart-sec/rampart/internal/token/store"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 )
 
 // tokenSteps show the token service, request validation, the transit API
@@ -81,6 +85,19 @@ func (t *tour) tokenSteps(ts *tokenService, status func(int, ...string) func(*ht
 			curl:  post("/v1/transit/encrypt/pii", `{"plaintext":"MDc4LTA1LTExMjA="}`),
 			req:   bearer(http.MethodPost, "/v1/transit/encrypt/pii", "application/json", `{"plaintext":"MDc4LTA1LTExMjA="}`),
 			want:  status(200, `"ciphertext":"rampart:v1:`),
+		},
+		{
+			title: "...but this client may not decrypt (no keys:pii:decrypt): 403, with the request id of its keys_transit_forbidden event",
+			curl:  post("/v1/transit/decrypt/pii", `{"ciphertext":"rampart:v1:AAAA"}`),
+			req:   bearer(http.MethodPost, "/v1/transit/decrypt/pii", "application/json", `{"ciphertext":"rampart:v1:AAAA"}`),
+			want:  status(403, `"error":"forbidden"`, `"request_id":"`),
+		},
+		{
+			title: "The workload CA limits join calls per address (10 at once, 30 a minute): a flood of token guesses gets 429 (svid_refused, reason rate_limited)",
+			// The CA's certificate names a SPIFFE ID, not a host, which curl
+			// cannot check (hence -k); sdk/mtls and this step's check do.
+			curl:  "for i in $(seq 11); do curl -s -k -d '{\"token\":\"rjt_guess\",\"csr\":\"\"}' " + t.caURL + "/v1/join; echo; done",
+			local: t.joinFlood,
 		},
 		{
 			title: "Services talk over mTLS only: orders reads order 1001's account from accounts (its sidecar allows orders GET /accounts/{id})",
@@ -224,4 +241,36 @@ func (t *tour) revokeClient(ts *tokenService) error {
 		}
 	}
 	return errors.New("the revoked client's token still works after 10 s")
+}
+
+// joinFlood sends the CA join calls with a made-up token until it answers
+// 429; more than the limit's burst (10) of them is a failure.
+func (t *tour) joinFlood() error {
+	bundle, err := x509bundle.Load(demoTD, t.meshBundle)
+	if err != nil {
+		return fmt.Errorf("read the CA bundle: %w", err)
+	}
+	caID := spiffeid.RequireFromPath(demoTD, "/rampart/ca")
+	c := &http.Client{Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsconfig.TLSClientConfig(bundle, tlsconfig.AuthorizeID(caID))}}
+	for i := 1; i <= identity.DefaultJoinLimit.Burst+1; i++ {
+		resp, err := c.Post(t.caURL+"/v1/join", "application/json", strings.NewReader(`{"token":"rjt_guess","csr":""}`))
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusBadRequest, http.StatusUnauthorized:
+			continue
+		case http.StatusTooManyRequests:
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"rate_limited"`) {
+				return fmt.Errorf("429 without Retry-After or reason: %q", clip(string(body)))
+			}
+			return nil
+		default:
+			return fmt.Errorf("join guess %d: status %d (body %q)", i, resp.StatusCode, clip(string(body)))
+		}
+	}
+	return fmt.Errorf("%d join guesses were all answered; want 429 after %d", identity.DefaultJoinLimit.Burst+1, identity.DefaultJoinLimit.Burst)
 }
