@@ -553,6 +553,7 @@ report() {
 			err[k] += $7 + $8
 			cpu[k] = cpu[k] " " $9
 			if ($10 + 0 > maxload[k] + 0) maxload[k] = $10
+			if ($4 != "NA") round[k SUBSEP $3] = $4
 			n[k]++
 		}
 		END {
@@ -564,18 +565,30 @@ report() {
 			for (i = 1; i <= nm; i++) {
 				m = M[i]
 				printf "\n### %s\n\n", (m == "tls" ? "TLS (HTTPS, HTTP/1.1 keep-alive)" : "plaintext (HTTP/1.1 keep-alive)")
-				print "| proxy | req/s | spread | p50 ms | p99 ms | req/s vs bareproxy | req/s vs nginx | p99 vs bareproxy | p99 vs nginx | proxy CPU | errors |"
-				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+				print "| proxy | req/s | spread | p50 ms | p99 ms | req/s vs bareproxy | per round vs bareproxy | req/s vs nginx | p99 vs bareproxy | p99 vs nginx | proxy CPU | errors |"
+				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 				bR = median(rps[m SUBSEP "bareproxy"]); bP = median(p99[m SUBSEP "bareproxy"])
 				nR = median(rps[m SUBSEP "nginx"]);     nP = median(p99[m SUBSEP "nginx"])
 				for (j = 1; j <= np; j++) {
 					p = P[j]; k = m SUBSEP p
-					if (k in skip) { printf "| %s | %s | | | | | | | | | |\n", p, skip[k]; continue }
+					if (k in skip) { printf "| %s | %s | | | | | | | | | | |\n", p, skip[k]; continue }
 					if (!(k in n)) continue
 					r = median(rps[k]); q = median(p99[k])
 					spread = (r == "" || r + 0 == 0) ? "–" : sprintf("±%.1f%%", 50 * (hi[k] - lo[k]) / r)
-					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", p, fmt(r, "%.0f"), spread,
-						fmt(median(p50[k]), "%.2f"), fmt(q, "%.2f"), ratio(r, bR), ratio(r, nR), ratio(q, bP), ratio(q, nP),
+					# Per round: this proxy against the bare proxy of the same
+					# round (they ran minutes apart, not a whole run apart), so
+					# drift of the machine over the run cancels out.
+					pr = ""; plo = ""; phi = ""
+					for (x = 1; x <= runs; x++) {
+						kb = m SUBSEP "bareproxy" SUBSEP x
+						if (!((k SUBSEP x) in round) || !(kb in round) || round[kb] + 0 == 0) continue
+						v = round[k SUBSEP x] / round[kb]; pr = pr " " v
+						if (plo == "" || v < plo) plo = v
+						if (phi == "" || v > phi) phi = v
+					}
+					perround = (pr == "") ? "–" : sprintf("%.2f× (%.2f–%.2f)", median(pr), plo, phi)
+					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", p, fmt(r, "%.0f"), spread,
+						fmt(median(p50[k]), "%.2f"), fmt(q, "%.2f"), ratio(r, bR), perround, ratio(r, nR), ratio(q, bP), ratio(q, nP),
 						fmt(median(cpu[k]), "%.0f%%"), err[k]
 					if (maxload[k] + 0 > loadwarn + 0) busy = busy sprintf(" %s/%s (%s)", m, p, maxload[k])
 				}
