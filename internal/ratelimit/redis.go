@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-sec/rampart/internal/breaker"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -16,6 +17,10 @@ import (
 const (
 	DefaultRedisPrefix  = "rampart:rl:"
 	DefaultRedisTimeout = 50 * time.Millisecond
+	// DefaultBreakAfter and DefaultBreakFor are the Redis limiter's circuit
+	// breaker: 5 failed decisions in a row stop it asking Redis for 1 s.
+	DefaultBreakAfter = 5
+	DefaultBreakFor   = time.Second
 )
 
 //go:embed gcra.lua
@@ -36,6 +41,13 @@ type RedisOptions struct {
 	// OnError, if set, is called with every Redis failure, in the request's
 	// goroutine, so the gateway can count it and emit an event. It must not block.
 	OnError func(error)
+	// BreakAfter consecutive failures open a circuit breaker for BreakFor:
+	// decisions then skip Redis and take the failure path at once (FailOpen
+	// or not), instead of each waiting up to Timeout for a Redis that hangs;
+	// after BreakFor one decision probes Redis again. 0 takes the defaults
+	// (DefaultBreakAfter, DefaultBreakFor); a negative BreakAfter disables it.
+	BreakAfter int
+	BreakFor   time.Duration
 
 	now func() time.Time // tests pin the clock the script uses instead of Redis TIME
 }
@@ -58,6 +70,7 @@ type Redis struct {
 	timeout  time.Duration
 	onError  func(error)
 	now      func() time.Time
+	breaker  *breaker.Breaker
 }
 
 var _ Limiter = (*Redis)(nil)
@@ -89,6 +102,18 @@ func NewRedis(policy string, l Limit, c redis.UniversalClient, o RedisOptions) (
 	if o.Prefix == "" {
 		o.Prefix = DefaultRedisPrefix
 	}
+	if o.BreakFor < 0 {
+		return nil, fmt.Errorf("new redis rate limiter for policy %q: break_for must not be negative, got %v", policy, o.BreakFor)
+	}
+	switch {
+	case o.BreakAfter == 0:
+		o.BreakAfter = DefaultBreakAfter
+	case o.BreakAfter < 0:
+		o.BreakAfter = 0
+	}
+	if o.BreakFor == 0 {
+		o.BreakFor = DefaultBreakFor
+	}
 	return &Redis{
 		policy:   policy,
 		g:        g,
@@ -99,6 +124,7 @@ func NewRedis(policy string, l Limit, c redis.UniversalClient, o RedisOptions) (
 		timeout:  o.Timeout,
 		onError:  o.OnError,
 		now:      o.now,
+		breaker:  breaker.New(o.BreakAfter, int64(o.BreakFor)),
 	}, nil
 }
 
@@ -113,8 +139,39 @@ type result struct {
 // Decision (with zero Remaining, RetryAfter and ResetAfter, which are unknown)
 // if FailOpen is set, and the error otherwise. When ctx ends first (the
 // client went away) it returns ctx's error, FailOpen or not, and does not
-// call OnError: Redis did nothing wrong.
+// call OnError: Redis did nothing wrong. While the circuit breaker is open
+// (BreakAfter) it does not ask Redis and takes the failure path at once.
 func (r *Redis) Allow(ctx context.Context, key string) (Decision, error) {
+	probe, err := r.breaker.Allow(r.clock())
+	if err != nil {
+		return r.failed(fmt.Errorf("rate limit policy %q: redis skipped after %d failures in a row: %w", r.policy, r.breaker.Threshold(), err))
+	}
+	d, o, err := r.decide(ctx, key)
+	r.breaker.Done(o, probe, r.clock())
+	return d, err
+}
+
+// clock is the breaker's time: the test clock when one is set.
+func (r *Redis) clock() int64 {
+	if r.now != nil {
+		return r.now().UnixNano()
+	}
+	return time.Now().UnixNano()
+}
+
+// failed reports a Redis failure and applies the configured choice.
+func (r *Redis) failed(err error) (Decision, error) {
+	if r.onError != nil {
+		r.onError(err)
+	}
+	if r.failOpen {
+		return Decision{Allowed: true}, nil
+	}
+	return Decision{}, err
+}
+
+// decide asks Redis, and says what the call tells the breaker.
+func (r *Redis) decide(ctx context.Context, key string) (Decision, breaker.Outcome, error) {
 	rctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	k := r.bucketKey(key)
@@ -134,10 +191,10 @@ func (r *Redis) Allow(ctx context.Context, key string) (Decision, error) {
 		res.err = rctx.Err()
 	}
 	if res.err == nil {
-		return res.d, nil
+		return res.d, breaker.Success, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return Decision{}, fmt.Errorf("rate limit policy %q: %w", r.policy, err)
+		return Decision{}, breaker.Neutral, fmt.Errorf("rate limit policy %q: %w", r.policy, err)
 	}
 	var err error
 	if errors.Is(res.err, context.DeadlineExceeded) {
@@ -145,13 +202,8 @@ func (r *Redis) Allow(ctx context.Context, key string) (Decision, error) {
 	} else {
 		err = fmt.Errorf("rate limit policy %q: run GCRA script in redis: %w", r.policy, res.err)
 	}
-	if r.onError != nil {
-		r.onError(err)
-	}
-	if r.failOpen {
-		return Decision{Allowed: true}, nil
-	}
-	return Decision{}, err
+	d, err := r.failed(err)
+	return d, breaker.Failure, err
 }
 
 func (r *Redis) run(ctx context.Context, key string) (Decision, error) {

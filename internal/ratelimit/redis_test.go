@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rampart-sec/rampart/internal/breaker"
 	"github.com/rampart-sec/rampart/internal/redistest"
 )
 
@@ -332,6 +333,7 @@ func TestNewRedisOptions(t *testing.T) {
 		"negative timeout": func() error { _, err := NewRedis("p", l, c, RedisOptions{Timeout: -1}); return err },
 		"bad limit":        func() error { _, err := NewRedis("p", Limit{}, c, RedisOptions{}); return err },
 		"colon in policy":  func() error { _, err := NewRedis("a:b", l, c, RedisOptions{}); return err },
+		"negative break":   func() error { _, err := NewRedis("p", l, c, RedisOptions{BreakFor: -1}); return err },
 	} {
 		if f() == nil {
 			t.Errorf("%s: accepted", name)
@@ -341,8 +343,11 @@ func TestNewRedisOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.timeout != DefaultRedisTimeout || r.base != DefaultRedisPrefix+"p:" || r.failOpen {
-		t.Errorf("defaults: timeout %v, base %q, fail open %v", r.timeout, r.base, r.failOpen)
+	if r.timeout != DefaultRedisTimeout || r.base != DefaultRedisPrefix+"p:" || r.failOpen || r.breaker.Threshold() != DefaultBreakAfter {
+		t.Errorf("defaults: timeout %v, base %q, fail open %v, break after %d", r.timeout, r.base, r.failOpen, r.breaker.Threshold())
+	}
+	if off, _ := NewRedis("p", l, c, RedisOptions{BreakAfter: -1}); off.breaker.Threshold() != 0 {
+		t.Error("BreakAfter -1 did not disable the breaker")
 	}
 }
 
@@ -371,4 +376,67 @@ func BenchmarkRedisAllowParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A Redis that hangs opens the circuit breaker after BreakAfter failed
+// decisions: the next ones take the configured failure path without asking
+// Redis; after BreakFor one decision probes Redis again.
+func TestRedisBreaker(t *testing.T) {
+	addr := redistest.Hung(t)
+	for _, failOpen := range []bool{false, true} {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		clock := newFakeClock()
+		var reported []error
+		r, err := NewRedis("hung", Limit{Rate: 1, Period: time.Second, Burst: 1}, c, RedisOptions{
+			FailOpen: failOpen, Timeout: 50 * time.Millisecond, BreakAfter: 2, BreakFor: time.Minute,
+			OnError: func(err error) { reported = append(reported, err) },
+			now:     clock.now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		decide := func() error {
+			d, err := r.Allow(context.Background(), "k")
+			if failOpen && (err != nil || !d.Allowed) {
+				t.Fatalf("FailOpen: got %+v, %v; want allowed", d, err)
+			}
+			if !failOpen && (err == nil || d.Allowed) {
+				t.Fatalf("fail closed: got %+v, %v; want refused", d, err)
+			}
+			return reported[len(reported)-1]
+		}
+		for i := range 2 {
+			if e := decide(); !errors.Is(e, context.DeadlineExceeded) {
+				t.Fatalf("FailOpen=%v, decision %d: %v, want Redis's timeout", failOpen, i+1, e)
+			}
+		}
+		if e := decide(); !errors.Is(e, breaker.ErrOpen) || !strings.Contains(e.Error(), `policy "hung"`) {
+			t.Fatalf("FailOpen=%v: third decision reported %v, want the open circuit", failOpen, e)
+		}
+		clock.advance(time.Minute)
+		if e := decide(); !errors.Is(e, context.DeadlineExceeded) {
+			t.Fatalf("FailOpen=%v: after BreakFor: %v, want a probe of Redis", failOpen, e)
+		}
+		if e := decide(); !errors.Is(e, breaker.ErrOpen) {
+			t.Fatalf("FailOpen=%v: after a failed probe: %v, want the circuit open again", failOpen, e)
+		}
+		if len(reported) != 5 {
+			t.Fatalf("FailOpen=%v: OnError called %d times, want once per decision", failOpen, len(reported))
+		}
+		c.Close()
+	}
+	// The probe that finds Redis answering closes the circuit.
+	live, prefix := testRedis(t)
+	clock := newFakeClock()
+	r := newTestRedis(t, "recover", Limit{Rate: 100, Period: time.Second, Burst: 100}, live, RedisOptions{Prefix: prefix, BreakAfter: 1, BreakFor: time.Minute, now: clock.now})
+	r.breaker.Done(breaker.Failure, false, clock.now().UnixNano())
+	if _, err := r.Allow(context.Background(), "k"); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("open circuit: %v", err)
+	}
+	clock.advance(time.Minute)
+	for i := range 3 {
+		if d, err := r.Allow(context.Background(), "k"); err != nil || !d.Allowed {
+			t.Fatalf("decision %d after Redis came back: %+v %v", i, d, err)
+		}
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-sec/rampart/internal/breaker"
 )
 
 // Errors returned by RoundTrip when no attempt is made; a gateway answers
@@ -40,10 +42,12 @@ type Pool struct {
 	leastRequests bool
 	transport     *http.Transport
 
-	health      HealthOptions
-	ejectAfter  int
-	ejectFor    int64
-	breaker     breaker
+	health     HealthOptions
+	ejectAfter int
+	ejectFor   int64
+	// breaker is the pool-wide circuit breaker: ConsecutiveFailures failed
+	// requests in a row open it for OpenFor, then one probe request decides.
+	breaker     *breaker.Breaker
 	maxInFlight int64
 	timeout     time.Duration
 	tryTimeout  time.Duration
@@ -94,16 +98,13 @@ func New(opts Options) (*Pool, error) {
 		health:        o.Health,
 		ejectAfter:    o.Passive.ConsecutiveFailures,
 		ejectFor:      int64(o.Passive.EjectFor),
-		breaker: breaker{
-			threshold: o.Breaker.ConsecutiveFailures,
-			openFor:   int64(o.Breaker.OpenFor),
-		},
-		maxInFlight: int64(o.Breaker.MaxRequests),
-		timeout:     o.Timeout,
-		tryTimeout:  o.TryTimeout,
-		retries:     o.Retries,
-		onChange:    o.OnHealthChange,
-		epoch:       time.Now(),
+		breaker:       breaker.New(o.Breaker.ConsecutiveFailures, int64(o.Breaker.OpenFor)),
+		maxInFlight:   int64(o.Breaker.MaxRequests),
+		timeout:       o.Timeout,
+		tryTimeout:    o.TryTimeout,
+		retries:       o.Retries,
+		onChange:      o.OnHealthChange,
+		epoch:         time.Now(),
 	}
 	prefix := fmt.Sprintf("upstream %s: ", o.Name)
 	p.errNoTarget = fmt.Errorf("%s%w", prefix, ErrNoHealthyTarget)
@@ -226,7 +227,7 @@ func (p *Pool) Ready() bool {
 }
 
 // CircuitState returns CircuitClosed, CircuitOpen or CircuitHalfOpen.
-func (p *Pool) CircuitState() string { return p.breaker.describe(p.now()) }
+func (p *Pool) CircuitState() string { return p.breaker.Describe(p.now()) }
 
 // InFlight returns the number of requests in the pool (admitted and whose
 // response body is not closed yet).

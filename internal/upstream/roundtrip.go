@@ -47,13 +47,13 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		p.inFlight.Add(-1)
 		return nil, p.errOverloaded
 	}
-	probe, err := p.breaker.allow(p.now())
+	probe, err := p.breaker.Allow(p.now())
 	if err != nil {
 		p.inFlight.Add(-1)
 		return nil, p.errCircuitOpen
 	}
 	resp, o, err := p.send(ctx, req)
-	p.breaker.done(o, probe, p.now())
+	p.breaker.Done(o, probe, p.now())
 	if err != nil {
 		// On success the response body's Close releases the slot instead.
 		p.inFlight.Add(-1)

@@ -3,17 +3,20 @@ package upstream
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/rampart-sec/rampart/internal/breaker"
 )
 
-// outcome is what one attempt or one request tells the failure detectors.
-type outcome uint8
+// outcome is what one attempt or one request tells the failure detectors
+// (passive ejection and the circuit breaker).
+type outcome = breaker.Outcome
 
 const (
 	// neutral says nothing about the upstream: the client went away or no
 	// target was tried.
-	neutral outcome = iota
-	success
-	failure
+	neutral = breaker.Neutral
+	success = breaker.Success
+	failure = breaker.Failure
 )
 
 // target is one upstream address and everything known about its health.
