@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-sec/rampart/internal/breaker"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -28,6 +29,13 @@ type RedisOptions struct {
 	// client should set ContextTimeoutEnabled, or go-redis waits for a
 	// late reply until its own ReadTimeout.
 	Timeout time.Duration
+	// BreakAfter failed calls in a row open a circuit breaker for BreakFor:
+	// Get and Set then fail at once (a miss, and no store) instead of each
+	// waiting Timeout for a Redis that hangs; after BreakFor one call probes
+	// Redis again. 0 takes the defaults (5 calls, 1 s); a negative
+	// BreakAfter disables it.
+	BreakAfter int
+	BreakFor   time.Duration
 	// MaxValue bounds an encoded entry (DefaultRedisMaxValue when 0);
 	// larger ones are not stored.
 	MaxValue int
@@ -46,6 +54,7 @@ type RedisStore struct {
 	prefix   string
 	timeout  time.Duration
 	maxValue int
+	breaker  *breaker.Breaker
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -60,6 +69,17 @@ func NewRedisStore(c redis.UniversalClient, o RedisOptions) (*RedisStore, error)
 		return nil, fmt.Errorf("new redis cache store: timeout must not be negative, got %v", o.Timeout)
 	case o.MaxValue < 0:
 		return nil, fmt.Errorf("new redis cache store: max value must not be negative, got %d", o.MaxValue)
+	case o.BreakFor < 0:
+		return nil, fmt.Errorf("new redis cache store: break_for must not be negative, got %v", o.BreakFor)
+	}
+	switch {
+	case o.BreakAfter == 0:
+		o.BreakAfter = 5
+	case o.BreakAfter < 0:
+		o.BreakAfter = 0
+	}
+	if o.BreakFor == 0 {
+		o.BreakFor = time.Second
 	}
 	if o.Prefix == "" {
 		o.Prefix = DefaultRedisPrefix
@@ -70,7 +90,8 @@ func NewRedisStore(c redis.UniversalClient, o RedisOptions) (*RedisStore, error)
 	if o.MaxValue == 0 {
 		o.MaxValue = DefaultRedisMaxValue
 	}
-	return &RedisStore{client: c, prefix: o.Prefix, timeout: o.Timeout, maxValue: o.MaxValue}, nil
+	return &RedisStore{client: c, prefix: o.Prefix, timeout: o.Timeout, maxValue: o.MaxValue,
+		breaker: breaker.New(o.BreakAfter, int64(o.BreakFor))}, nil
 }
 
 // redisKey is the Redis key for a cache key: the route in clear (so an
@@ -83,9 +104,12 @@ func (s *RedisStore) redisKey(key string) string {
 
 // Get returns the entry under key, or nil when there is none.
 func (s *RedisStore) Get(ctx context.Context, key string) (*Entry, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	b, err := s.client.Get(ctx, s.redisKey(key)).Bytes()
+	var b []byte
+	err := s.call(ctx, func(ctx context.Context) error {
+		var err error
+		b, err = s.client.Get(ctx, s.redisKey(key)).Bytes()
+		return err
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -105,10 +129,32 @@ func (s *RedisStore) Set(ctx context.Context, key string, e *Entry, ttl time.Dur
 	if len(b) > s.maxValue {
 		return fmt.Errorf("redis cache store: entry of %d bytes, limit %d: %w", len(b), s.maxValue, ErrTooLarge)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if err := s.client.Set(ctx, s.redisKey(key), b, ttl).Err(); err != nil {
+	err := s.call(ctx, func(ctx context.Context) error { return s.client.Set(ctx, s.redisKey(key), b, ttl).Err() })
+	if err != nil {
 		return fmt.Errorf("redis SET: %w", err)
 	}
 	return nil
+}
+
+// call runs one Redis command within the store's timeout, through the
+// circuit breaker. A missing key is an answer, and the caller going away
+// says nothing about Redis.
+func (s *RedisStore) call(ctx context.Context, fn func(context.Context) error) error {
+	probe, err := s.breaker.Allow(time.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("skipped after %d failures in a row: %w", s.breaker.Threshold(), err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err = fn(rctx)
+	o := breaker.Success
+	switch {
+	case err == nil, errors.Is(err, redis.Nil):
+	case ctx.Err() != nil:
+		o = breaker.Neutral
+	default:
+		o = breaker.Failure
+	}
+	s.breaker.Done(o, probe, time.Now().UnixNano())
+	return err
 }

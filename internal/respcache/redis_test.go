@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rampart-sec/rampart/internal/breaker"
 	"github.com/rampart-sec/rampart/internal/redistest"
 )
 
@@ -227,5 +228,35 @@ func TestNewRedisStoreRefuses(t *testing.T) {
 		if _, err := NewRedisStore(c, o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
+	}
+}
+
+// After BreakAfter failed calls the store stops asking a hung Redis: Get
+// and Set fail at once with the open circuit, and the cache serves misses.
+func TestRedisBreakerSkipsAHungRedis(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: redistest.Hung(t), MaxRetries: -1, ContextTimeoutEnabled: true})
+	defer c.Close()
+	s, err := NewRedisStore(c, RedisOptions{Timeout: 20 * time.Millisecond, BreakAfter: 2, BreakFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := s.Get(ctx, "r\x00k"); err == nil || errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("call %d: %v, want Redis's timeout", i+1, err)
+		}
+	}
+	if _, err := s.Get(ctx, "r\x00k"); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("Get with the circuit open: %v", err)
+	}
+	if err := s.Set(ctx, "r\x00k", &Entry{Status: 200}, time.Minute); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("Set with the circuit open: %v", err)
+	}
+	f := newFixture(t, Policy{TTL: time.Minute, Scope: Public}, Options{Store: s}, answer(200, "ok", "Cache-Control", "public"))
+	if w := f.get("/", nil); w.Code != 200 || w.Body.String() != "ok" {
+		t.Fatalf("%d %q", w.Code, w.Body)
+	}
+	if _, err := NewRedisStore(c, RedisOptions{BreakFor: -1}); err == nil {
+		t.Fatal("negative BreakFor accepted")
 	}
 }
