@@ -104,6 +104,13 @@ func TestBrokenConfigs(t *testing.T) {
 				`t.yaml:4: routes[0].rate_limit.burst: must be between 1 and 1000000 (0: the rate's count)` + "\n" +
 				`t.yaml:5: routes[1].rate_limit.rate: parse rate "10/x": unit must be s, m, h or d` + "\n" +
 				`t.yaml:5: routes[1].rate_limit.key: must be "client_ip", "principal", "header:NAME" or "expr", got "cookie:x"`},
+		{"waf settings",
+			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: none, validate: {waf: {max_args: 5}}}\n" +
+				"  - {name: s, match: {path: /s}, upstream: u, auth: none, validate: {waf: {paranoia: 5, max_args: -1, body_limit: 20MiB}}}\n",
+			`t.yaml:3: routes[0].validate.waf.paranoia: is required to turn the WAF on (1 to 4; 1 is the CRS default)` + "\n" +
+				`t.yaml:4: routes[1].validate.waf.paranoia: must be between 1 and 4` + "\n" +
+				`t.yaml:4: routes[1].validate.waf.body_limit: must be at most 16MiB (0: 128KiB)` + "\n" +
+				`t.yaml:4: routes[1].validate.waf.max_args: must be between 1 and 100000 (0: 1000)`},
 		{"rate limit key expressions",
 			okUpstream + "\nroutes:\n  - {name: r, match: {path: /r}, upstream: u, auth: none, rate_limit: {key: expr, expr: 'principal.subject', rate: 1/s}}\n" +
 				"  - {name: s, match: {path: /s}, upstream: u, auth: none, rate_limit: {key: expr, expr: 'request.headerz', rate: 1/s}}\n" +

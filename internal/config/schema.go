@@ -247,6 +247,7 @@ type WAF struct {
 	DetectionOnly    bool  `yaml:"detection_only"`
 	ExcludeRules     []int `yaml:"exclude_rules"`
 	BodyLimit        Size  `yaml:"body_limit"`
+	MaxArgs          int   `yaml:"max_args"`
 }
 
 // Cache is a route's response cache policy; TTL 0 means none.

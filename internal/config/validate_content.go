@@ -42,7 +42,7 @@ func (v *validator) routeValidate(p string, r *Route) {
 		}
 	}
 	w := val.WAF
-	wafSet := w.AnomalyThreshold != 0 || w.DetectionOnly || len(w.ExcludeRules) > 0 || w.BodyLimit != 0
+	wafSet := w.AnomalyThreshold != 0 || w.DetectionOnly || len(w.ExcludeRules) > 0 || w.BodyLimit != 0 || w.MaxArgs != 0
 	switch {
 	case w.Paranoia == 0 && wafSet:
 		v.errorf(p+".waf.paranoia", "is required to turn the WAF on (1 to 4; 1 is the CRS default)")
@@ -54,5 +54,8 @@ func (v *validator) routeValidate(p string, r *Route) {
 	}
 	if w.BodyLimit < 0 || w.BodyLimit > 16<<20 {
 		v.errorf(p+".waf.body_limit", "must be at most 16MiB (0: 128KiB)")
+	}
+	if w.MaxArgs < 0 || w.MaxArgs > 100000 {
+		v.errorf(p+".waf.max_args", "must be between 1 and 100000 (0: 1000)")
 	}
 }

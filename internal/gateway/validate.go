@@ -21,7 +21,8 @@ func validateOptions(v config.Validate, maxBody int64) *validate.Options {
 	}
 	if w := v.WAF; w.Paranoia > 0 {
 		o.WAF = &validate.WAFOptions{Paranoia: w.Paranoia, AnomalyThreshold: w.AnomalyThreshold,
-			DetectionOnly: w.DetectionOnly, ExcludeRules: w.ExcludeRules, BodyLimit: int(w.BodyLimit)}
+			DetectionOnly: w.DetectionOnly, ExcludeRules: w.ExcludeRules, BodyLimit: int(w.BodyLimit),
+			MaxArgs: w.MaxArgs}
 	}
 	if o.Limits == nil && o.OpenAPI == nil && o.WAF == nil {
 		return nil

@@ -34,7 +34,15 @@ type WAFOptions struct {
 	// A larger body is refused: bytes the WAF did not see must not reach
 	// the upstream.
 	BodyLimit int
+	// MaxArgs is how many arguments the WAF inspects in each of the query,
+	// the path and the body (default DefaultWAFMaxArgs); a request with more
+	// is refused, for the same reason, and because inspection costs CPU
+	// per argument.
+	MaxArgs int
 }
+
+// DefaultWAFMaxArgs is MaxArgs when 0: Coraza's recommended SecArgumentsLimit.
+const DefaultWAFMaxArgs = 1000
 
 // DefaultWAFBodyLimit is the WAF's inspection limit when BodyLimit is 0.
 const DefaultWAFBodyLimit = 128 << 10
@@ -49,6 +57,9 @@ func (o WAFOptions) withDefaults() (WAFOptions, error) {
 	if o.BodyLimit == 0 {
 		o.BodyLimit = DefaultWAFBodyLimit
 	}
+	if o.MaxArgs == 0 {
+		o.MaxArgs = DefaultWAFMaxArgs
+	}
 	switch {
 	case o.Paranoia < 1 || o.Paranoia > 4:
 		return o, fmt.Errorf("waf paranoia %d: want 1 to 4", o.Paranoia)
@@ -56,6 +67,8 @@ func (o WAFOptions) withDefaults() (WAFOptions, error) {
 		return o, fmt.Errorf("waf anomaly threshold %d: want at least 1", o.AnomalyThreshold)
 	case o.BodyLimit < 0:
 		return o, fmt.Errorf("waf body limit %d: must not be negative", o.BodyLimit)
+	case o.MaxArgs < 0:
+		return o, fmt.Errorf("waf max args %d: must not be negative", o.MaxArgs)
 	}
 	o.ExcludeRules = slices.Clone(o.ExcludeRules)
 	slices.Sort(o.ExcludeRules)
@@ -65,7 +78,7 @@ func (o WAFOptions) withDefaults() (WAFOptions, error) {
 
 // key identifies an option set: routes with equal keys share one WAF.
 func (o WAFOptions) key() string {
-	return fmt.Sprintf("p%d t%d d%t b%d x%v", o.Paranoia, o.AnomalyThreshold, o.DetectionOnly, o.BodyLimit, o.ExcludeRules)
+	return fmt.Sprintf("p%d t%d d%t b%d a%d x%v", o.Paranoia, o.AnomalyThreshold, o.DetectionOnly, o.BodyLimit, o.MaxArgs, o.ExcludeRules)
 }
 
 // directives is the Coraza configuration for o (already defaulted).
@@ -86,13 +99,16 @@ SecRequestBodyAccess On
 SecRequestBodyLimit %d
 SecRequestBodyInMemoryLimit %d
 SecRequestBodyLimitAction ProcessPartial
+SecArgumentsLimit %d
+SecRule ARGUMENTS_LIMIT_REACHED "@eq 1" "id:190001,phase:1,t:none,log,deny,status:413,msg:'Argument limit reached (query, path)'"
+SecRule ARGUMENTS_LIMIT_REACHED "@eq 1" "id:190002,phase:2,t:none,log,deny,status:413,msg:'Argument limit reached (body)'"
 SecResponseBodyAccess Off
 SecAuditEngine Off
 Include @crs-setup.conf.example
 SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d"
 SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=%d,setvar:tx.outbound_anomaly_score_threshold=4"
 Include @owasp_crs/REQUEST-*.conf
-`, engine, max(o.BodyLimit, 1), max(o.BodyLimit, 1), o.Paranoia, o.AnomalyThreshold)
+`, engine, max(o.BodyLimit, 1), max(o.BodyLimit, 1), o.MaxArgs, o.Paranoia, o.AnomalyThreshold)
 	for _, id := range o.ExcludeRules {
 		fmt.Fprintf(&b, "SecRuleRemoveById %d\n", id)
 	}
@@ -151,6 +167,16 @@ func crsRuleIDs() (map[int]bool, error) {
 const (
 	ruleInboundBlock      = 949110
 	ruleInboundBlockEarly = 949111
+)
+
+// Rampart's own rules that refuse a request with more arguments than
+// SecArgumentsLimit (query and path; body). Coraza drops the arguments past
+// the limit and only sets ARGUMENTS_LIMIT_REACHED; the coraza.conf
+// embedded with the CRS has no rule reading it, so without these an attack
+// placed after the limit's worth of junk arguments would not be inspected.
+const (
+	ruleArgsLimitURI  = 190001
+	ruleArgsLimitBody = 190002
 )
 
 // maxReportedRules bounds the rule ids listed in a Violation's detail.
@@ -219,6 +245,13 @@ func (w *WAF) verdict(it *types.Interruption, matched []types.MatchedRule) *Viol
 	for _, m := range matched {
 		id := m.Rule().ID()
 		switch {
+		case id == ruleArgsLimitURI || id == ruleArgsLimitBody:
+			// Arguments past the limit were not inspected: refused, like a
+			// body past BodyLimit.
+			v := violation(ReasonWAF, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("more than %d arguments in the query, path or body: the WAF would not inspect them all", w.opts.MaxArgs))
+			v.ReportOnly = w.opts.DetectionOnly
+			return v
 		case id == ruleInboundBlock || id == ruleInboundBlockEarly:
 			blocked = true
 		case id >= 911000 && id < 949000 && m.Message() != "" && len(ids) < maxReportedRules && !slices.Contains(ids, id):

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -110,4 +111,59 @@ func jsonString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// A request with more arguments than MaxArgs is refused (413), in the query
+// and in a JSON body: arguments past the limit would not be inspected, and
+// each one costs inspection time. At the limit it passes.
+func TestWAFMaxArgs(t *testing.T) {
+	for _, detectionOnly := range []bool{false, true} {
+		w := mustWAF(t, WAFOptions{Paranoia: 1, MaxArgs: 10, DetectionOnly: detectionOnly})
+		query := func(n int) string {
+			parts := make([]string, n)
+			for i := range parts {
+				parts[i] = fmt.Sprintf("a%d=%d", i, i)
+			}
+			return strings.Join(parts, "&")
+		}
+		body := func(n int) string {
+			parts := make([]string, n)
+			for i := range parts {
+				parts[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+			}
+			return "{" + strings.Join(parts, ",") + "}"
+		}
+		if v := w.Check(wafGet(query(10)), "/search", nil); v != nil {
+			t.Fatalf("10 query arguments: %+v", v)
+		}
+		r, b := wafPost(body(10))
+		if v := w.Check(r, "/notes", b); v != nil {
+			t.Fatalf("10 body values: %+v", v)
+		}
+		over := []*Violation{w.Check(wafGet(query(11)), "/search", nil)}
+		r, b = wafPost(body(11))
+		over = append(over, w.Check(r, "/notes", b))
+		for i, v := range over {
+			if v == nil || v.Reason != ReasonWAF || v.Status != http.StatusRequestEntityTooLarge || v.ReportOnly != detectionOnly ||
+				!strings.Contains(v.Detail, "more than 10 arguments") {
+				t.Fatalf("detection only %v, case %d (query, body): got %+v", detectionOnly, i, v)
+			}
+		}
+	}
+}
+
+// The bypass the limit closes: Coraza drops arguments past the limit
+// without inspecting them, so an attack after 1000 junk arguments was
+// let through. Now the request is refused.
+func TestWAFAttackAfterArgumentLimit(t *testing.T) {
+	w := mustWAF(t, WAFOptions{Paranoia: 1})
+	parts := make([]string, 0, DefaultWAFMaxArgs+1)
+	for i := range DefaultWAFMaxArgs {
+		parts = append(parts, fmt.Sprintf("j%d=x", i))
+	}
+	parts = append(parts, "q="+url.QueryEscape(`' OR 1=1--`))
+	v := w.Check(wafGet(strings.Join(parts, "&")), "/search", nil)
+	if v == nil || v.ReportOnly || v.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("attack after %d junk arguments: got %+v, want it refused", DefaultWAFMaxArgs, v)
+	}
 }
