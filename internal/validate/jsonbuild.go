@@ -26,16 +26,7 @@ type builder struct {
 	buf []byte
 }
 
-func (d *builder) ws() {
-	for d.i < len(d.s) {
-		switch d.s[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+func (d *builder) ws() { d.i = skipWS(d.s, d.i) }
 
 func (d *builder) value() any {
 	switch d.s[d.i] {

@@ -117,15 +117,20 @@ func (s *scanner) fail(reason, what string) *scanError {
 	return &scanError{reason: reason, off: s.i, what: what}
 }
 
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+func (s *scanner) ws() { s.i = skipWS(s.b, s.i) }
+
+// skipWS returns the offset of the first byte at or after i in b that is
+// not JSON whitespace.
+func skipWS[S string | []byte](b S, i int) int {
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			i++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
 func (s *scanner) run() *scanError {
